@@ -1,0 +1,48 @@
+# Vigie: the two set-up commands are `make run` and `make test` (see README.md).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+APT    := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
+
+.PHONY: install run test bench lint translations catalog browser clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || PYTHON=python3; \
+	  [ -x $(BIN)/python ] || $${PYTHON:-$(PYTHON)} -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP) translations
+
+# Compiled catalogues are build output (.mo files are not committed).
+translations: $(STAMP)
+	$(BIN)/pybabel compile -d inventory/translations -D messages 2>&1 | grep -v "^compiling" || true
+	@ls inventory/translations/*/LC_MESSAGES/messages.mo >/dev/null
+
+# Debian's chromium for the browser tests (Playwright drives it; no browser download).
+browser:
+	@[ -x /usr/bin/chromium ] || { $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq chromium fonts-dejavu-core >/dev/null; }
+
+run: install
+	$(BIN)/inventory init
+	$(BIN)/inventory serve
+
+test: install browser
+	$(BIN)/pytest -q -p no:cacheprovider
+
+bench: install
+	$(BIN)/python bench/bench_assets.py
+
+lint: install
+	$(BIN)/ruff check inventory tests bench
+	$(BIN)/mypy inventory
+
+clean:
+	rm -rf $(VENV) var tests/artifacts
+
+# Refresh the catalogue after changing user-facing text: extract, then merge into each language.
+catalog: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _l -o inventory/translations/messages.pot --no-location --sort-output --project=Vigie .
+	$(BIN)/pybabel update -i inventory/translations/messages.pot -d inventory/translations -D messages --no-fuzzy-matching --ignore-obsolete

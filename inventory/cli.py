@@ -1,0 +1,316 @@
+"""The `inventory` command (PRODUCT.md contract): thin click commands over the services.
+
+Output for people goes to stdout as text; `--format json` is for machines. Problems go to stderr
+with exit status 1; usage errors exit with 2 (click's convention).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from inventory.errors import ConfigError, ImportRejected, InvalidInput, InventoryError
+from inventory.i18n import render
+from inventory.models import Role
+from inventory.settings import Settings, load_settings
+
+
+class Context:
+    """Settings and engine, built on first use so `--help` works without a database."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._engine: Engine | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings()
+            except ConfigError as exc:
+                raise click.ClickException(str(exc)) from exc
+        return self._settings
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from inventory.db import engine_from_settings
+
+            self._engine = engine_from_settings(self.settings)
+        return self._engine
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        from inventory.db import session_scope
+
+        self.require_schema()
+        with session_scope(self.engine) as session:
+            yield session
+
+    def require_schema(self) -> None:
+        from inventory.db import schema_is_current
+
+        try:
+            current = schema_is_current(self.engine)
+        except Exception as exc:  # noqa: BLE001 - any driver error means "cannot reach it"
+            raise click.ClickException(f"cannot open the database: {exc.__class__.__name__}: {exc}") from exc
+        if not current:
+            raise click.ClickException("the database schema is missing or out of date: run `inventory init` first")
+
+
+pass_context = click.make_pass_decorator(Context, ensure=True)
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"[:64]
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _fail(exc: InventoryError) -> None:
+    click.echo(f"error: {render(exc.message, exc.params) if exc.message else exc}", err=True)
+    if isinstance(exc, InvalidInput):
+        for name, messages in exc.fields.items():
+            for message, params in messages:
+                click.echo(f"  {name}: {render(message, {k: v for k, v in params.items() if k != 'asset_id'})}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+@click.version_option(package_name="vigie-inventory")
+def main() -> None:
+    """Vigie: inventory and re-audit of a healthcare organisation's IT systems."""
+
+
+# --- init and serve -------------------------------------------------------------------------
+
+@main.command()
+@pass_context
+def init(ctx: Context) -> None:
+    """Create or upgrade the database schema; create the first admin if there is no account."""
+    from inventory.db import session_scope, upgrade_schema
+    from inventory.services.users import LoginPolicy, ensure_first_admin
+
+    try:
+        upgrade_schema(ctx.engine)
+    except Exception as exc:  # noqa: BLE001
+        raise click.ClickException(f"cannot create the schema: {exc.__class__.__name__}: {exc}") from exc
+    click.echo(f"Database ready: {ctx.engine.url.render_as_string(hide_password=True)}")
+    password = os.environ.get("INVENTORY_ADMIN_PASSWORD") or None
+    policy = LoginPolicy(min_password_length=ctx.settings.auth.min_password_length)
+    with session_scope(ctx.engine) as session:
+        try:
+            created = ensure_first_admin(session=session, password=password, policy=policy)
+        except InvalidInput as exc:
+            _fail(exc)
+            return
+    if created is None:
+        return
+    user, generated = created
+    web = ctx.settings.web
+    click.echo("")
+    click.echo(f"First administrator created. Log in at http://{web.host}:{web.port}/ with")
+    click.echo(f"  user name: {user.username}")
+    if generated:
+        click.echo(f"  password:  {generated}")
+        click.echo("This password is shown only once: write it down, then change it on your account page.")
+    else:
+        click.echo("  password:  the one in INVENTORY_ADMIN_PASSWORD")
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (default from config: 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default from config: 8080).")
+@click.option("--no-scheduler", is_flag=True, help="Serve the UI only; run `inventory scheduler` elsewhere.")
+@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
+@pass_context
+def serve(ctx: Context, host: str | None, port: int | None, no_scheduler: bool, threads: int) -> None:
+    """Serve the web UI and API (and the scheduler, once it exists, unless --no-scheduler)."""
+    from waitress import serve as waitress_serve
+
+    from inventory import create_app
+
+    ctx.require_schema()
+    host = host or ctx.settings.web.host
+    port = port or ctx.settings.web.port
+    app = create_app(settings=ctx.settings, engine=ctx.engine)
+    if host not in {"127.0.0.1", "::1", "localhost"}:
+        click.echo(f"warning: listening on {host}: make sure only trusted networks can reach it", err=True)
+    click.echo(f"Vigie is serving on http://{host}:{port}/ (Ctrl+C to stop)")
+    waitress_serve(app, host=host, port=port, threads=threads, ident="Vigie", _quiet=True)
+
+
+# --- users ----------------------------------------------------------------------------------
+
+@main.group()
+def users() -> None:
+    """Manage accounts."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@pass_context
+def users_add(ctx: Context, name: str, role: str) -> None:
+    """Add an account; the password is read from standard input, or generated and printed once."""
+    from inventory.services.users import LoginPolicy, create_user
+
+    password = None
+    if not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n") or None
+    policy = LoginPolicy(min_password_length=ctx.settings.auth.min_password_length)
+    with ctx.session() as session:
+        try:
+            user, generated = create_user(session=session, username=name, role=Role(role),
+                                          password=password, policy=policy)
+        except InvalidInput as exc:
+            _fail(exc)
+            return
+    click.echo(f"Account {user.username} ({user.role}) created.")
+    if generated:
+        click.echo(f"password: {generated}")
+        click.echo("This password is shown only once.")
+
+
+@users.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_context
+def users_list(ctx: Context, fmt: str) -> None:
+    """List accounts."""
+    from inventory.services.users import list_users
+
+    with ctx.session() as session:
+        rows = [
+            {"username": u.username, "role": str(u.role), "active": u.active,
+             "last_login_at": u.last_login_at.isoformat() if u.last_login_at else None}
+            for u in list_users(session=session)
+        ]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    _table(rows, ["username", "role", "active", "last_login_at"])
+
+
+# --- assets ---------------------------------------------------------------------------------
+
+@main.group()
+def assets() -> None:
+    """Import, export and list assets."""
+
+
+@assets.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path, allow_dash=True))
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), help="Default: from the file name.")
+@click.option("--dry-run", is_flag=True, help="Check every row and report; write nothing.")
+@pass_context
+def assets_import(ctx: Context, file: Path, fmt: str | None, dry_run: bool) -> None:
+    """Import assets from CSV or JSON; nothing is written if any row is bad."""
+    from inventory.services import transfer
+
+    content = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    fmt = fmt or transfer.guess_format(str(file), content)
+    with ctx.session() as session:
+        try:
+            plan = transfer.plan_import(session=session, content=content, fmt=fmt)
+            if plan.problems:
+                raise ImportRejected(plan.problems)
+            if dry_run:
+                click.echo(f"{file}: {len(plan.rows)} rows are valid ({plan.creates} new, "
+                           f"{plan.updates} updates); nothing was written (--dry-run).")
+                return
+            result = transfer.apply_import(session=session, plan=plan, actor=_actor(), source="cli")
+        except ImportRejected as exc:
+            for problem in exc.rows:
+                where = f"line {problem.line}" + (f", {problem.field}" if problem.field else "")
+                params = {k: v for k, v in problem.params.items() if k != "asset_id"}
+                click.echo(f"{file}: {where}: {render(problem.message, params)}", err=True)
+            click.echo(f"{file}: {len(exc.rows)} problem(s); nothing was imported.", err=True)
+            sys.exit(1)
+        except InvalidInput as exc:
+            _fail(exc)
+    click.echo(f"{file}: {result.created} added, {result.updated} updated, {result.unchanged} unchanged.")
+
+
+@assets.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="File to write (default: standard output).")
+@pass_context
+def assets_export(ctx: Context, fmt: str, output: Path | None) -> None:
+    """Write every live asset; importing the result gives the same inventory."""
+    from inventory.services import transfer
+    from inventory.services.assets import live_assets
+
+    with ctx.session() as session:
+        chunks = transfer.export_csv if fmt == "csv" else transfer.export_json
+        if output is None:
+            out = click.get_text_stream("stdout")
+            for chunk in chunks(live_assets(session=session)):
+                out.write(chunk)
+            out.flush()
+            return
+        tmp = output.with_name(output.name + ".tmp")
+        with tmp.open("w", encoding="utf-8", newline="") as handle:
+            for chunk in chunks(live_assets(session=session)):
+                handle.write(chunk)
+        tmp.replace(output)
+    click.echo(f"wrote {output}", err=True)
+
+
+@assets.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--search", default="", help="Words to find in name, address, host name or tag.")
+@click.option("--kind", default="")
+@click.option("--site", default="")
+@click.option("--zone", default="")
+@click.option("--tag", default="")
+@click.option("--archived", is_flag=True, help="List archived assets instead.")
+@pass_context
+def assets_list(ctx: Context, fmt: str, search: str, kind: str, site: str, zone: str, tag: str,
+                archived: bool) -> None:
+    """List assets."""
+    from inventory.services.assets import AssetQuery, asset_to_data, data_to_record, list_assets
+
+    query = AssetQuery(text=search, kind=kind, site=site, zone=zone, tag=tag, archived=archived,
+                       per_page=1000)
+    records: list[dict[str, Any]] = []
+    with ctx.session() as session:
+        while True:
+            page = list_assets(session=session, query=query)
+            records += [{"id": a.id, **data_to_record(asset_to_data(a))} for a in page.items]
+            if page.page >= page.pages:
+                break
+            query.page += 1
+    if fmt == "json":
+        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        return
+    rows = [{**r, "addresses": " ".join(r["addresses"]), "tags": " ".join(r["tags"])} for r in records]
+    _table(rows, ["name", "addresses", "kind", "site", "zone", "criticality", "tags"])
+    click.echo(f"({len(rows)} assets)")
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    widths = {c: max([len(c), *(len(str(r.get(c) if r.get(c) is not None else "")) for r in rows)]) for c in columns}
+    widths = {c: min(w, 48) for c, w in widths.items()}
+    click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        cells = []
+        for c in columns:
+            value = "" if row.get(c) is None else str(row.get(c))
+            cells.append((value if len(value) <= widths[c] else value[: widths[c] - 1] + "…").ljust(widths[c]))
+        click.echo("  ".join(cells).rstrip())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""Database models, one module per entity; importing this package registers every table."""
+
+from inventory.models.asset import (
+    Asset,
+    AssetAddress,
+    AssetBase,
+    AssetChange,
+    AssetData,
+    AssetKind,
+    AssetTag,
+    ChangeAction,
+    Criticality,
+    Exposure,
+)
+from inventory.models.user import LoginFailure, Role, User
+
+__all__ = [
+    "Asset",
+    "AssetAddress",
+    "AssetBase",
+    "AssetChange",
+    "AssetData",
+    "AssetKind",
+    "AssetTag",
+    "ChangeAction",
+    "Criticality",
+    "Exposure",
+    "LoginFailure",
+    "Role",
+    "User",
+]

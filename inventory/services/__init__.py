@@ -1,0 +1,1 @@
+"""Domain services: Flask-free functions that own their transactions (see STYLE.md)."""

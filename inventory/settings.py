@@ -1,0 +1,187 @@
+"""Settings: config/default.toml < the file named by INVENTORY_CONFIG < INVENTORY_* variables.
+
+Environment variables are named INVENTORY_<SECTION>_<KEY> (INVENTORY_DATABASE_URL is
+`[database] url`). Values are validated once, here, so a typo fails at start-up with a message
+naming the setting instead of surfacing later as a strange behaviour.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from inventory.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "default.toml"
+PLACEHOLDER_SECRETS = {"change-me", "changeme", "secret", "dev", "development"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GeneralSettings(_Section):
+    environment: Literal["development", "production", "test"] = "development"
+    timezone: str = ""
+    var_dir: Path = Path("var")
+
+
+class DatabaseSettings(_Section):
+    url: str = ""
+    sqlite_busy_timeout_ms: int = Field(5000, ge=0)
+
+
+class WebSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    secret_key: str = ""
+    secure_cookies: bool = False
+    session_minutes: int = Field(480, ge=1)
+    page_size: int = Field(50, ge=5, le=500)
+    max_upload_mb: int = Field(50, ge=1)
+    languages: list[str] = ["en", "fr"]
+    default_language: str = "en"
+
+
+class AuthSettings(_Section):
+    max_failed_logins: int = Field(5, ge=1)
+    throttle_minutes: int = Field(15, ge=1)
+    min_password_length: int = Field(10, ge=8)
+
+
+class AssetSettings(_Section):
+    default_interval_critical: str = "24h"
+    default_interval_high: str = "3d"
+    default_interval_medium: str = "7d"
+    default_interval_low: str = "7d"
+
+    @field_validator("*")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        from inventory.validators import FieldError, parse_interval
+
+        try:
+            parse_interval(value)
+        except FieldError as exc:
+            raise ValueError(exc.render()) from exc
+        return value
+
+
+class Settings(_Section):
+    general: GeneralSettings = GeneralSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    web: WebSettings = WebSettings()
+    auth: AuthSettings = AuthSettings()
+    assets: AssetSettings = AssetSettings()
+
+    @property
+    def var_dir(self) -> Path:
+        return self.general.var_dir.resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.var_dir / 'inventory.db'}"
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"configuration file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from exc
+
+
+def _from_environment(environ: dict[str, str], sections: dict[str, Any]) -> dict[str, Any]:
+    """Map INVENTORY_<SECTION>_<KEY> variables onto known sections; values parse as TOML scalars."""
+    found: dict[str, Any] = {}
+    for section, fields in sections.items():
+        for key in fields:
+            name = f"INVENTORY_{section}_{key}".upper()
+            if name not in environ:
+                continue
+            raw = environ[name]
+            try:
+                value = tomllib.loads(f"v = {raw}")["v"]
+            except tomllib.TOMLDecodeError:
+                value = raw
+            if isinstance(fields[key], str) and not isinstance(value, str):
+                value = raw
+            if isinstance(fields[key], list) and isinstance(value, str):
+                value = [item.strip() for item in value.split(",") if item.strip()]
+            found.setdefault(section, {})[key] = value
+    return found
+
+
+def load_settings(
+    overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None
+) -> Settings:
+    """Build the settings from the three layers, plus `overrides` (tests pass theirs here)."""
+    environ = dict(os.environ if environ is None else environ)
+    data = _read_toml(DEFAULT_CONFIG) if DEFAULT_CONFIG.exists() else {}
+    defaults = Settings().model_dump(mode="json")
+    if environ.get("INVENTORY_CONFIG"):
+        data = _merge(data, _read_toml(Path(environ["INVENTORY_CONFIG"])))
+    data = _merge(data, _from_environment(environ, defaults))
+    data = _merge(data, overrides or {})
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc
+    _check_secret(settings)
+    return settings
+
+
+def _check_secret(settings: Settings) -> None:
+    key = settings.web.secret_key
+    if key.lower() in PLACEHOLDER_SECRETS:
+        raise ConfigError("web.secret_key is a placeholder value; set a long random secret")
+    if settings.general.environment == "production" and len(key) < 32:
+        raise ConfigError(
+            "web.secret_key must be set to at least 32 random characters in production "
+            "(INVENTORY_WEB_SECRET_KEY)"
+        )
+
+
+def secret_key(settings: Settings) -> str:
+    """The configured secret, or in development one generated once and kept under var/."""
+    if settings.web.secret_key:
+        return settings.web.secret_key
+    path = settings.var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+def dump_settings(settings: Settings) -> str:
+    """The effective settings as JSON with secrets masked, for `inventory config show`."""
+    data = settings.model_dump(mode="json")
+    if data["web"]["secret_key"]:
+        data["web"]["secret_key"] = "***"
+    return json.dumps(data, indent=2)

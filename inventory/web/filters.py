@@ -1,0 +1,38 @@
+"""Template helpers: dates in the user's time zone, intervals, labels for enum values."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, request, url_for
+from flask_babel import format_datetime, get_locale
+
+from inventory.validators import format_interval
+from inventory.web import labels
+from inventory.web.helpers import translate
+
+
+def _when(value: datetime | None) -> str:
+    return format_datetime(value, "short") if value else ""
+
+
+def _url_with(**changes: Any) -> str:
+    """The current list URL with some query arguments changed (sort, page, filters)."""
+    args = request.args.to_dict()
+    for key, value in changes.items():
+        if value in (None, ""):
+            args.pop(key, None)
+        else:
+            args[key] = value
+    return url_for(request.endpoint or "index", **(request.view_args or {}), **args)
+
+
+def register(app: Flask) -> None:
+    app.jinja_env.filters["when"] = _when
+    app.jinja_env.filters["interval"] = format_interval
+    app.jinja_env.globals["url_with"] = _url_with
+    app.jinja_env.globals["label"] = labels.label
+    app.jinja_env.globals["choices"] = labels.choices
+    app.jinja_env.globals["translate"] = translate
+    app.jinja_env.globals["get_locale"] = get_locale

@@ -1,0 +1,77 @@
+"""Words shown for stored values (kinds, criticalities, roles...) and for field names."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+LABELS = {
+    "kind": {
+        "pacs": _l("PACS (image archive)"),
+        "modality": _l("Modality (scanner, X-ray, ultrasound...)"),
+        "viewer-workstation": _l("Viewing workstation"),
+        "web-viewer": _l("Web viewer"),
+        "nas": _l("NAS (network storage)"),
+        "database": _l("Database"),
+        "server": _l("Server"),
+        "network-device": _l("Network device"),
+        "workstation": _l("Workstation"),
+        "other": _l("Other"),
+    },
+    "criticality": {
+        "low": _l("Low"),
+        "medium": _l("Medium"),
+        "high": _l("High"),
+        "critical": _l("Critical"),
+    },
+    "exposure": {
+        "internal": _l("Internal network only"),
+        "vpn": _l("Through the VPN"),
+        "public": _l("Public (Internet)"),
+    },
+    "role": {
+        "viewer": _l("Viewer (reads)"),
+        "auditor": _l("Auditor (reads, runs audits, accepts risks)"),
+        "admin": _l("Administrator (everything)"),
+    },
+    "action": {
+        "created": _l("created"),
+        "updated": _l("changed"),
+        "archived": _l("archived"),
+        "restored": _l("restored"),
+    },
+    "source": {
+        "web": _l("web form"),
+        "import": _l("import"),
+        "api": _l("API"),
+        "cli": _l("command line"),
+    },
+    "field": {
+        "name": _l("Name"),
+        "addresses": _l("Addresses"),
+        "hostnames": _l("Host names"),
+        "mac": _l("MAC address"),
+        "kind": _l("Kind"),
+        "site": _l("Site"),
+        "zone": _l("Network zone"),
+        "owner": _l("Owner / contact"),
+        "criticality": _l("Criticality"),
+        "holds_patient_data": _l("Holds patient data"),
+        "exposure": _l("Intended exposure"),
+        "expected_services": _l("Expected services"),
+        "ae_titles": _l("DICOM AE titles"),
+        "software": _l("Software (CPE 2.3)"),
+        "tags": _l("Tags"),
+        "audit_interval": _l("Audit interval"),
+        "notes": _l("Notes"),
+    },
+}
+
+
+def label(group: str, value: object) -> str:
+    """The translated word for a stored value; the value itself when none is known."""
+    text = LABELS.get(group, {}).get(str(value))
+    return str(text) if text is not None else str(value)
+
+
+def choices(group: str) -> list[tuple[str, str]]:
+    return [(key, str(text)) for key, text in LABELS[group].items()]
