@@ -202,6 +202,77 @@ def users_list(ctx: Context, fmt: str) -> None:
     _table(rows, ["username", "role", "active", "last_login_at"])
 
 
+# --- API tokens -----------------------------------------------------------------------------
+
+@main.group()
+def tokens() -> None:
+    """Manage API tokens (for scripts using /api/v1)."""
+
+
+@tokens.command("create")
+@click.option("--user", "username", required=True, help="Account the token acts for (and with its role).")
+@click.option("--name", required=True, help="What the token is for, e.g. 'nightly export'.")
+@pass_context
+def tokens_create(ctx: Context, username: str, name: str) -> None:
+    """Create a token; the secret is printed once."""
+    from inventory.services.tokens import create_token
+    from inventory.services.users import find_user
+
+    with ctx.session() as session:
+        user = find_user(session=session, username=username)
+        if user is None:
+            raise click.ClickException(f"no account called {username}")
+        try:
+            token, secret = create_token(session=session, user_id=user.id, name=name)  # type: ignore[arg-type]
+        except InvalidInput as exc:
+            _fail(exc)
+            return
+    click.echo(f"Token {token.id} ({token.name}) for {user.username}, role {user.role}:")
+    click.echo(secret)
+    click.echo("This secret is shown only once. Use it as: Authorization: Bearer <secret>")
+
+
+@tokens.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_context
+def tokens_list(ctx: Context, fmt: str) -> None:
+    """List tokens (never their secrets)."""
+    from sqlalchemy import select
+
+    from inventory.models import User
+    from inventory.services.tokens import list_tokens
+
+    with ctx.session() as session:
+        names = {u.id: u.username for u in session.scalars(select(User))}
+        rows = [
+            {"id": t.id, "name": t.name, "user": names.get(t.user_id, "?"), "prefix": t.prefix,
+             "created_at": t.created_at.isoformat(timespec="seconds"),
+             "last_used_at": t.last_used_at.isoformat(timespec="seconds") if t.last_used_at else None,
+             "revoked": t.revoked_at is not None}
+            for t in list_tokens(session=session)
+        ]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    _table(rows, ["id", "name", "user", "prefix", "created_at", "last_used_at", "revoked"])
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@pass_context
+def tokens_revoke(ctx: Context, token_id: int) -> None:
+    """Revoke a token at once."""
+    from inventory.errors import NotFound
+    from inventory.services.tokens import revoke_token
+
+    with ctx.session() as session:
+        try:
+            revoke_token(session=session, token_id=token_id)
+        except NotFound as exc:
+            _fail(exc)
+    click.echo(f"Token {token_id} revoked.")
+
+
 # --- assets ---------------------------------------------------------------------------------
 
 @main.group()

@@ -12,9 +12,11 @@ from inventory.models.asset import (
     Criticality,
     Exposure,
 )
+from inventory.models.token import ApiToken
 from inventory.models.user import LoginFailure, Role, User
 
 __all__ = [
+    "ApiToken",
     "Asset",
     "AssetAddress",
     "AssetBase",

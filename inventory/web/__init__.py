@@ -101,6 +101,7 @@ def init_web(app: Flask, settings: Settings) -> None:
     login_manager.session_protection = "basic"
     app.after_request(_security_headers)
 
+    from inventory.api.views import bp as api_bp
     from inventory.web import filters
     from inventory.web.account.views import bp as account_bp
     from inventory.web.admin.views import bp as admin_bp
@@ -114,6 +115,8 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.register_blueprint(assets_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(account_bp)
+    csrf.exempt(api_bp)  # token-authenticated, no cookies: CSRF does not apply
+    app.register_blueprint(api_bp)
 
     @app.before_request
     def _session_is_permanent() -> None:

@@ -14,7 +14,7 @@ from inventory.errors import InvalidInput, LoginThrottled
 from inventory.models import Role
 from inventory.services import users as user_service
 from inventory.web import LANGUAGE_NAMES
-from inventory.web.account.forms import LanguageForm, PasswordForm
+from inventory.web.account.forms import LanguageForm, PasswordForm, TokenForm
 from inventory.web.helpers import login_policy, role_required, settings, translate
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -75,3 +75,45 @@ def change_password() -> Any:
     language = _language_form()
     language.locale.data = current_user.locale or ""
     return render_template("account/profile.html", language=language, password=form), 400
+
+
+# --- API tokens -----------------------------------------------------------------------------
+
+@bp.get("/tokens")
+@role_required(Role.viewer)
+def list_tokens() -> Any:
+    from inventory.services.tokens import list_tokens as tokens_of
+
+    form = TokenForm()
+    return render_template("account/tokens.html", tokens=tokens_of(session=get_session(), user_id=current_user.id),
+                           form=form, secret=None)
+
+
+@bp.post("/tokens")
+@role_required(Role.viewer)
+def create_token() -> Any:
+    from inventory.services.tokens import create_token as new_token
+    from inventory.services.tokens import list_tokens as tokens_of
+
+    form = TokenForm()
+    db = get_session()
+    secret = None
+    status = 400
+    if form.validate_on_submit():
+        try:
+            _token, secret = new_token(session=db, user_id=current_user.id, name=form.name.data or "")
+            status = 200
+        except InvalidInput as exc:
+            form.name.errors = [translate(m, p) for msgs in exc.fields.values() for m, p in msgs]
+    return render_template("account/tokens.html", tokens=tokens_of(session=db, user_id=current_user.id),
+                           form=TokenForm(formdata=None) if secret else form, secret=secret), status
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+@role_required(Role.viewer)
+def revoke_token(token_id: int) -> Any:
+    from inventory.services.tokens import revoke_token as revoke
+
+    revoke(session=get_session(), token_id=token_id, user_id=current_user.id)
+    flash(_("The token was revoked; scripts using it are refused from now on."), "success")
+    return redirect(url_for("account.list_tokens"))
