@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from inventory.i18n import N_
+
 
 class InventoryError(Exception):
     """Root of every error Vigie raises on purpose."""
@@ -61,7 +63,7 @@ class ImportRejected(InvalidInput):
     """An import with bad rows; `rows` lists (line, field, msgid, params) for every problem."""
 
     def __init__(self, rows: list[Any], message: str = "") -> None:
-        super().__init__(message or "The file has errors; nothing was imported.")
+        super().__init__(message or N_("The file has errors; nothing was imported."))
         self.rows = rows
 
 

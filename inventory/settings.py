@@ -11,10 +11,13 @@ import json
 import os
 import secrets
 import tomllib
+import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from inventory.errors import ConfigError
 
@@ -32,10 +35,38 @@ class GeneralSettings(_Section):
     timezone: str = ""
     var_dir: Path = Path("var")
 
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        # Checked here: an unknown zone would otherwise break every page that shows a date.
+        if value:
+            try:
+                zoneinfo.ZoneInfo(value)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"unknown time zone {value!r} (expected e.g. Europe/Paris or UTC)"
+                ) from None
+        return value
+
 
 class DatabaseSettings(_Section):
     url: str = ""
     sqlite_busy_timeout_ms: int = Field(5000, ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        # The URL may hold a password: the message never repeats it.
+        if value:
+            try:
+                backend = make_url(value).get_backend_name()
+            except ArgumentError:
+                backend = ""
+            if backend not in {"sqlite", "postgresql"}:
+                raise ValueError(
+                    "expected sqlite:///path/to/file.db or postgresql+psycopg://user:password@host/db"
+                )
+        return value
 
 
 class WebSettings(_Section):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,11 +33,22 @@ class FieldError(ValueError):
         return render(self.message, self.params)
 
 
+def _text(value: Any) -> str:
+    """The value as text; JSON imports can put numbers or lists where text is expected."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise FieldError(N_("Expected text, got %(value)s."), value=repr(value)[:40])
+    return value
+
+
 def _items(value: str | Iterable[str] | None, separators: re.Pattern[str]) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
         return [item for item in (part.strip() for part in separators.split(value)) if item]
+    if isinstance(value, Mapping) or not isinstance(value, Iterable):
+        raise FieldError(N_("Expected text, got %(value)s."), value=repr(value)[:40])
     items: list[str] = []
     for part in value:
         if not isinstance(part, str):
@@ -47,7 +58,7 @@ def _items(value: str | Iterable[str] | None, separators: re.Pattern[str]) -> li
 
 
 def _has_control(text: str) -> bool:
-    return any(unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in text)
+    return any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Zl", "Zp"} for ch in text)
 
 
 def _unique(items: list[Any], label: str) -> list[Any]:
@@ -62,10 +73,11 @@ def _unique(items: list[Any], label: str) -> list[Any]:
 # --- text -----------------------------------------------------------------------------------
 
 def parse_name(value: str | None) -> str:
-    text = (value or "").strip()
+    text = _text(value).strip()
     if not text:
         raise FieldError(N_("A name is required."))
-    if len(text) > 200:
+    # The lower-case key (uniqueness) must fit too: a few letters grow when lowered (İ -> i̇).
+    if len(text) > 200 or len(text.lower()) > 200:
         raise FieldError(N_("Use at most %(max)d characters."), max=200)
     if _has_control(text):
         raise FieldError(N_("Remove the line breaks and invisible characters."))
@@ -74,7 +86,7 @@ def parse_name(value: str | None) -> str:
 
 def parse_label(value: str | None, *, max_length: int = 100) -> str:
     """Short free text (site, zone, owner): trimmed, one line."""
-    text = (value or "").strip()
+    text = _text(value).strip()
     if len(text) > max_length:
         raise FieldError(N_("Use at most %(max)d characters."), max=max_length)
     if _has_control(text):
@@ -83,7 +95,11 @@ def parse_label(value: str | None, *, max_length: int = 100) -> str:
 
 
 def parse_notes(value: str | None) -> str:
-    text = (value or "").replace("\r\n", "\n").strip()
+    """Free text on several lines; characters no database can store (NUL, lone surrogates) go."""
+    text = _text(value).replace("\r\n", "\n").replace("\r", "\n")
+    text = "".join(
+        ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in {"Cc", "Cs"}
+    ).strip()
     if len(text) > 10_000:
         raise FieldError(N_("Use at most %(max)d characters."), max=10_000)
     return text
@@ -103,14 +119,14 @@ def parse_bool(value: str | bool | int | None) -> bool:
 
 
 def parse_choice(value: str | None, choices: Iterable[str], *, default: str | None = None) -> str:
-    text = (value or "").strip().lower().replace("_", "-").replace(" ", "-")
+    text = _text(value).strip().lower().replace("_", "-").replace(" ", "-")
     allowed = list(choices)
     if not text and default is not None:
         return default
     if text not in allowed:
         raise FieldError(
             N_("%(value)s is not one of: %(choices)s."),
-            value=(value or "").strip()[:40] or "''",
+            value=_text(value).strip()[:40] or "''",
             choices=", ".join(allowed),
         )
     return text
@@ -120,10 +136,10 @@ def parse_choice(value: str | None, choices: Iterable[str], *, default: str | No
 
 def parse_address(value: str) -> netaddr.IPAddress:
     """One host address, IPv4 or IPv6; ranges, networks and special addresses are refused."""
-    text = value.strip()
+    text = _text(value).strip()
     if not text:
         raise FieldError(N_("An address is required."))
-    if "/" in text or (text.count("-") == 1 and ":" not in text):
+    if "/" in text or text.count("-") == 1:
         raise FieldError(
             N_("%(value)s is a network range, not one machine's address; list each address."),
             value=text,
@@ -152,7 +168,7 @@ def parse_addresses(value: str | Iterable[str] | None) -> list[netaddr.IPAddress
 
 def parse_mac(value: str | None) -> str:
     """A MAC address in any common notation, stored as 00:1b:63:84:45:e6 (empty is allowed)."""
-    text = (value or "").strip()
+    text = _text(value).strip()
     if not text:
         return ""
     try:
@@ -170,17 +186,24 @@ def parse_mac(value: str | None) -> str:
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
 
+def _is_address(text: str) -> bool:
+    try:
+        return bool(netaddr.valid_ipv4(text, flags=netaddr.INET_PTON) or netaddr.valid_ipv6(text))
+    except ValueError:  # e.g. an embedded NUL, which inet_pton refuses outright
+        return False
+
+
 def parse_hostname(value: str) -> str:
-    text = value.strip().lower().rstrip(".")
+    text = _text(value).strip().lower().rstrip(".")
     if not text:
         raise FieldError(N_("A host name is required."))
-    if netaddr.valid_ipv4(text, flags=netaddr.INET_PTON) or netaddr.valid_ipv6(text):
+    if _is_address(text):
         raise FieldError(N_("%(value)s is an address; put it under Addresses."), value=text)
     if len(text) > 253 or not all(_LABEL.match(label) for label in text.split(".")):
         raise FieldError(
             N_("%(value)s is not a valid host name (letters, digits and hyphens, "
                "dot-separated, e.g. pacs.clinic.local)."),
-            value=value.strip()[:60],
+            value=_text(value).strip()[:60],
         )
     return text
 
@@ -193,7 +216,8 @@ _TAG = re.compile(r"^[\w][\w.:/+-]{0,39}$")
 
 
 def parse_tags(value: str | Iterable[str] | None) -> list[str]:
-    tags = []
+    """Lower-case, deduplicated and sorted: a set, so the order typed is not a change."""
+    tags: list[str] = []
     for item in _items(value, LIST_SEPARATORS):
         tag = item.lower()
         if not _TAG.match(tag):
@@ -203,7 +227,7 @@ def parse_tags(value: str | Iterable[str] | None) -> list[str]:
             )
         if tag not in tags:
             tags.append(tag)
-    return tags
+    return sorted(tags)
 
 
 # --- services -------------------------------------------------------------------------------
@@ -253,6 +277,8 @@ def parse_services(value: str | Iterable[Any] | None) -> list[ExpectedService]:
     raw: list[Any]
     if isinstance(value, str):
         raw = [item for item in SEMICOLON_LIST.split(value.replace(",", ";")) if item.strip()]
+    elif isinstance(value, Mapping) or not isinstance(value, Iterable):
+        raise FieldError(N_("Expected text, got %(value)s."), value=repr(value)[:40])
     else:
         raw = list(value)
     services = [parse_service(item) for item in raw]
@@ -270,7 +296,7 @@ def parse_ae_title(value: str) -> str:
 
     Leading and trailing spaces are not significant in DICOM, so they are removed.
     """
-    text = value.strip()
+    text = _text(value).strip()
     if not text:
         raise FieldError(N_("An AE title cannot be blank."))
     if "\\" in text:
@@ -307,7 +333,7 @@ _CPE_SPLIT = re.compile(r"(?<!\\):")
 
 def parse_cpe(value: str) -> str:
     """A CPE 2.3 formatted name; missing trailing parts are filled with `*` and case is folded."""
-    text = value.strip()
+    text = _text(value).strip()
     example = "cpe:2.3:a:orthanc-server:orthanc:1.12.1:*:*:*:*:*:*:*"
     if text.lower().startswith("cpe:/"):
         raise FieldError(
@@ -315,7 +341,8 @@ def parse_cpe(value: str) -> str:
             value=text[:80], example=example,
         )
     parts = _CPE_SPLIT.split(text)
-    if len(parts) < 5 or parts[0].lower() != "cpe" or parts[1] != "2.3":
+    # Short names are padded below, so "cpe:2.3:a:orthanc" is told to name its vendor.
+    if len(parts) < 3 or parts[0].lower() != "cpe" or parts[1] != "2.3":
         raise FieldError(
             N_("%(value)s is not a CPE 2.3 name (expected e.g. %(example)s)."),
             value=text[:80], example=example,
@@ -334,8 +361,12 @@ def parse_cpe(value: str) -> str:
     return name
 
 
+# A CPE value may hold an escaped separator ("foo\\,_inc"): split only on unescaped ones.
+_CPE_SEPARATORS = re.compile(r"(?<!\\)[;,\s]+")
+
+
 def parse_cpes(value: str | Iterable[str] | None) -> list[str]:
-    return _unique([parse_cpe(item) for item in _items(value, LIST_SEPARATORS)], "cpe")
+    return _unique([parse_cpe(item) for item in _items(value, _CPE_SEPARATORS)], "cpe")
 
 
 # --- intervals ------------------------------------------------------------------------------
@@ -351,6 +382,11 @@ def parse_interval(value: str | int | None) -> int | None:
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
+        # Seconds (JSON); whole minutes only, so that format_interval can write it back exactly.
+        if value % 60:
+            raise FieldError(
+                N_("%(value)s is not a duration; write e.g. 24h, 3d or 1w."), value=str(value)[:40]
+            )
         seconds = value
     else:
         text = str(value).strip().lower().replace(" ", "")

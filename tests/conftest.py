@@ -148,3 +148,16 @@ def client(app: Flask) -> FormClient:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheaper argon2 parameters (still argon2) for web tests that create and log in many accounts.
+
+    Hashes made this way verify like any other; only the cost differs, so a test run stays short.
+    """
+    from argon2 import PasswordHasher
+
+    from inventory.services import users
+
+    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))

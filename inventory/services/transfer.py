@@ -105,8 +105,10 @@ def read_csv(content: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
             problems.append(RowProblem(1, "name", N_("The file needs a name column.")))
         if problems:
             raise ImportRejected(problems)
+        end = reader.line_num
         for values in reader:
-            line = reader.line_num
+            # Report where the row starts: a quoted cell may run over several lines.
+            line, end = end + 1, reader.line_num
             if not any(cell.strip() for cell in values):
                 continue
             if len(values) != len(header):
@@ -122,7 +124,7 @@ def read_json(content: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
     """Items of a JSON export (`{"assets": [...]}`) or a bare list, numbered from 1."""
     try:
         document = json.loads(_decode(content))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         where = getattr(exc, "lineno", 1)
         raise ImportRejected([RowProblem(where, "", N_("The file is not valid JSON: %(reason)s."),
                                          {"reason": getattr(exc, "msg", str(exc))})]) from None
@@ -248,19 +250,19 @@ def apply_import(*, session: Session, plan: ImportPlan, actor: str, source: str 
         current = {asset_id: session.get(Asset, asset_id) for asset_id in moving}
         before = {asset_id: asset_service.data_to_record(asset_service.asset_to_data(a))
                   for asset_id, a in current.items() if a is not None}
-        for line, data, asset_id in plan.rows:
+        new: list[AssetData] = []
+        for _, data, asset_id in plan.rows:
             if asset_id is None:
-                asset_service.create_asset(session=session, data=data, actor=actor, source=source,
-                                           commit=False, check=False)
-                created += 1
+                new.append(data)
             elif before.get(asset_id) == asset_service.data_to_record(data):
                 unchanged += 1
             else:
                 asset_service.update_asset(session=session, asset_id=asset_id, data=data, actor=actor,
                                            source=source, commit=False, check=False)
                 updated += 1
-            if (created + updated) % 1000 == 0:
-                session.flush()
+                if updated % 1000 == 0:
+                    session.flush()
+        created = len(asset_service.create_assets(session=session, items=new, actor=actor, source=source))
         session.commit()
     except Exception:
         session.rollback()

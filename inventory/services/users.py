@@ -35,8 +35,12 @@ class LoginPolicy:
     min_password_length: int = 10
 
 
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+
+
 def generate_password() -> str:
-    return secrets.token_urlsafe(12)
+    """16 letters and digits (about 93 bits), without look-alikes such as O/0 and l/1."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(16))
 
 
 def check_username(username: str) -> str:
@@ -147,7 +151,8 @@ def update_user(
 ) -> User:
     """Change role, activity or language; the last active admin cannot be demoted or disabled."""
     user = get_user(session=session, user_id=user_id)
-    demoting = role is not None and role != Role.admin and user.role == Role.admin
+    # Only an active admin counts: demoting one that is disabled leaves the active ones as they are.
+    demoting = role is not None and role != Role.admin and user.role == Role.admin and user.active
     disabling = active is False and user.role == Role.admin and user.active
     if (demoting or disabling) and count_admins(session=session) <= 1:
         raise InvalidInput(N_("Vigie needs at least one active administrator."))

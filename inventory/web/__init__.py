@@ -122,7 +122,10 @@ def init_web(app: Flask, settings: Settings) -> None:
     def _session_is_permanent() -> None:
         session.permanent = True  # so PERMANENT_SESSION_LIFETIME applies
 
+    from flask_login import login_required
+
     @app.get("/")
+    @login_required
     def index() -> Any:
         from flask import redirect, url_for
 

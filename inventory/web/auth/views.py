@@ -34,14 +34,16 @@ def login() -> Any:
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
+        username = form.username.data or ""
         try:
+            # No account name holds control characters (and PostgreSQL refuses NUL in a query).
             user = user_service.authenticate(
                 session=get_session(),
-                username=form.username.data or "",
+                username=username,
                 password=form.password.data or "",
                 client=request.remote_addr or "",
                 policy=login_policy(),
-            )
+            ) if username.isprintable() else None
         except LoginThrottled as exc:
             flash(_(exc.message, **exc.params), "error")
             status = 429
