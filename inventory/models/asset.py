@@ -76,7 +76,8 @@ class AssetData(AssetBase):
 class Asset(AssetBase, table=True):
     __tablename__ = "asset"
     __table_args__ = (
-        # One live asset per name (case-insensitive); archived ones keep theirs.
+        # One live asset per name (case-insensitive); archived ones keep theirs. Also the order
+        # of the asset list.
         Index(
             "uq_asset_live_name",
             "name_key",
@@ -84,7 +85,9 @@ class Asset(AssetBase, table=True):
             sqlite_where=text("archived_at IS NULL"),
             postgresql_where=text("archived_at IS NULL"),
         ),
-        Index("ix_asset_live_sort", "archived_at", "name_key"),
+        # The filter menus list the sites and zones of live assets from these alone.
+        Index("ix_asset_site", "site", "archived_at"),
+        Index("ix_asset_zone", "zone", "archived_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

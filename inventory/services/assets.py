@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import case, func, insert, select, true
 from sqlalchemy.orm import selectinload
 from sqlmodel import Session
 
@@ -379,10 +379,9 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filtered(query: AssetQuery) -> Any:
-    statement = select(Asset)
-    archived = Asset.archived_at.is_not(None) if query.archived else Asset.archived_at.is_(None)  # type: ignore[union-attr]
-    statement = statement.where(archived)
+def _filtered(query: AssetQuery, *columns: Any) -> Any:
+    """select(*columns) from the assets the query shows, in no particular order."""
+    statement = select(*columns).select_from(Asset)
     for word in query.text.lower().split()[:8]:
         statement = statement.where(
             Asset.search_text.like(f"%{_escape_like(word)}%", escape="\\")  # type: ignore[attr-defined]
@@ -397,12 +396,21 @@ def _filtered(query: AssetQuery) -> Any:
         statement = statement.where(
             Asset.id.in_(select(AssetTag.asset_id).where(AssetTag.tag == query.tag.lower()))  # type: ignore[union-attr]
         )
-    return statement
+    if query.archived:
+        return statement.where(Asset.archived_at.is_not(None))  # type: ignore[union-attr]
+    by_name = query.sort == "name" or query.sort not in SORT_KEYS
+    if statement.whereclause is None and by_name:
+        # The live-name index gives this page directly.
+        return statement.where(Asset.archived_at.is_(None))  # type: ignore[union-attr]
+    # Otherwise read the table (or a filter's index) and sort the matches. Without statistics
+    # SQLite takes "archived_at IS NULL" for a selective use of the live-name index and fetches
+    # the live rows one by one through it, five times slower than a plain scan at 100,000
+    # assets; written as a comparison, the condition no longer matches that index.
+    return statement.where(Asset.archived_at.is_(None) == true())  # type: ignore[union-attr]
 
 
 def list_assets(*, session: Session, query: AssetQuery) -> Page:
-    statement = _filtered(query)
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    total = session.scalar(_filtered(query, func.count())) or 0
     order = {
         "name": Asset.name_key,
         "kind": Asset.kind,
@@ -415,13 +423,21 @@ def list_assets(*, session: Session, query: AssetQuery) -> Page:
     page = max(1, query.page)
     pages = max(1, -(-total // query.per_page))
     page = min(page, pages)
-    rows = session.scalars(
-        statement.order_by(primary, Asset.name_key, Asset.id)
+    # The page's ids first, then their rows: sorting carries ids, not whole assets.
+    ties = (Asset.id,) if order is Asset.name_key else (Asset.name_key, Asset.id)
+    ids = session.scalars(
+        _filtered(query, Asset.id)
+        .order_by(primary, *ties)
         .offset((page - 1) * query.per_page)
         .limit(query.per_page)
+    ).all()
+    rows = session.scalars(
+        select(Asset)
+        .where(Asset.id.in_(ids))  # type: ignore[union-attr]
         .options(selectinload(Asset.addresses), selectinload(Asset.tags))  # type: ignore[arg-type]
     ).all()
-    return Page(items=list(rows), total=total, page=page, per_page=query.per_page)
+    by_id = {asset.id: asset for asset in rows}
+    return Page(items=[by_id[i] for i in ids], total=total, page=page, per_page=query.per_page)
 
 
 def distinct_values(*, session: Session, column: str) -> list[str]:
