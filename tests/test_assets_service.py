@@ -138,11 +138,13 @@ def test_archived_asset_cannot_be_edited(session):
     assert session.get(Asset, asset.id).site == ""
 
 
-def test_unknown_asset(session):
+@pytest.mark.parametrize("asset_id", [4242, 0, -1, 2**31, 2**63, 10**20])
+def test_unknown_asset(session, asset_id):
+    """Any id a URL can carry is "not found", never a database error."""
     with pytest.raises(NotFound):
-        svc.get_asset(session=session, asset_id=4242)
+        svc.get_asset(session=session, asset_id=asset_id)
     with pytest.raises(NotFound):
-        svc.archive_asset(session=session, asset_id=4242, actor="x")
+        svc.archive_asset(session=session, asset_id=asset_id, actor="x")
 
 
 # --- clashes --------------------------------------------------------------------------------

@@ -239,10 +239,17 @@ def test_disabling_ends_sessions(session):
     assert svc.load_session_user(session=session, session_id=alice.get_id()) is not None
 
 
-@pytest.mark.parametrize("session_id", ["", "abc", "1", "1:", "x:y", "999:abc", ":", "-1:abc"])
+@pytest.mark.parametrize("session_id", ["", "abc", "1", "1:", "x:y", "999:abc", ":", "-1:abc",
+                                        "99999999999999999999:abc", "²:abc", "1:é"])
 def test_bogus_session_ids(session, session_id):
     make_user(session, "viewer", username="alice")
     assert svc.load_session_user(session=session, session_id=session_id) is None
+
+
+@pytest.mark.parametrize("user_id", [4242, 0, 2**63, 10**20])
+def test_unknown_user_id(session, user_id):
+    with pytest.raises(NotFound):
+        svc.get_user(session=session, user_id=user_id)
 
 
 # --- first admin ----------------------------------------------------------------------------

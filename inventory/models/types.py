@@ -48,3 +48,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# Primary keys are SQL INTEGER: a larger id (from a URL, say) names no row, and PostgreSQL
+# refuses to even compare it, so services answer "not found" before asking the database.
+MAX_ID = 2**31 - 1
+
+
+def valid_id(value: int) -> bool:
+    return 0 < value <= MAX_ID

@@ -28,7 +28,7 @@ from inventory.models import (
     Criticality,
     Exposure,
 )
-from inventory.models.types import utcnow
+from inventory.models.types import utcnow, valid_id
 
 FieldErrors = dict[str, list[tuple[str, dict[str, Any]]]]
 
@@ -317,7 +317,7 @@ def restore_asset(*, session: Session, asset_id: int, actor: str, source: str = 
 
 
 def get_asset(*, session: Session, asset_id: int) -> Asset:
-    asset = session.get(Asset, asset_id)
+    asset = session.get(Asset, asset_id) if valid_id(asset_id) else None
     if asset is None:
         raise NotFound(N_("No asset with id %(id)s."), id=asset_id)
     return asset

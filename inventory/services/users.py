@@ -20,7 +20,7 @@ from sqlmodel import Session
 from inventory.errors import Conflict, InvalidInput, LoginThrottled, NotFound
 from inventory.i18n import N_
 from inventory.models import LoginFailure, Role, User
-from inventory.models.types import utcnow
+from inventory.models.types import utcnow, valid_id
 
 _hasher = PasswordHasher()
 # Verifying against this when the account does not exist keeps the timing of both answers alike.
@@ -70,7 +70,7 @@ def hash_password(password: str) -> str:
 
 
 def get_user(*, session: Session, user_id: int) -> User:
-    user = session.get(User, user_id)
+    user = session.get(User, user_id) if valid_id(user_id) else None
     if user is None:
         raise NotFound(N_("No user with id %(id)s."), id=user_id)
     return user
@@ -217,9 +217,11 @@ def authenticate(
 def load_session_user(*, session: Session, session_id: str) -> User | None:
     """The user behind a session cookie id `<user id>:<session token>`, if still valid."""
     user_id, _, token = session_id.partition(":")
-    if not user_id.isdigit():
+    if not (user_id.isascii() and user_id.isdigit() and valid_id(int(user_id))):
         return None
     user = session.get(User, int(user_id))
-    if user is None or not user.active or not secrets.compare_digest(user.session_token, token):
+    if user is None or not user.active or not secrets.compare_digest(
+        user.session_token.encode(), token.encode()  # bytes: compare_digest refuses non-ASCII str
+    ):
         return None
     return user

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -25,6 +25,17 @@ def _answer(status: int, code: str, message: str) -> Any:
     if _wants_json():
         return {"code": code, "message": message, "fields": {}}, status
     return render_template("errors/error.html", status=status, message=message), status
+
+
+def _rollback() -> None:
+    """End the request's failed transaction, so the error page itself can still read (PostgreSQL
+    refuses every statement in an aborted transaction, e.g. loading the logged-in user)."""
+    session = g.get("db_session")
+    if session is not None:
+        try:
+            session.rollback()
+        except Exception:  # noqa: BLE001 - the page must render whatever the database does
+            log.exception("rollback after an unexpected error failed")
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -61,5 +72,6 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
         log.exception("unexpected error on %s %s", request.method, request.path)
+        _rollback()
         return _answer(500, "internal", _("Something went wrong on our side. "
                                           "The error was logged; nothing was changed."))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Flask, request, url_for
 from flask_babel import format_datetime, get_locale
@@ -25,7 +26,10 @@ def _url_with(**changes: Any) -> str:
             args.pop(key, None)
         else:
             args[key] = value
-    return url_for(request.endpoint or "index", **(request.view_args or {}), **args)
+    # The query string is encoded here, not passed to url_for: there, visitor-chosen names such
+    # as `endpoint`, `_method` or `_scheme` are url_for's own arguments (a crash, or another scheme).
+    path = url_for(request.endpoint or "index", **(request.view_args or {}))
+    return f"{path}?{urlencode(args)}" if args else path
 
 
 def register(app: Flask) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,11 @@ from inventory.web.helpers import actor, can, role_required, settings, translate
 bp = Blueprint("assets", __name__, url_prefix="/assets")
 
 
+def _text_arg(name: str, limit: int) -> str:
+    """A free-text query argument, without control characters (PostgreSQL refuses NUL)."""
+    return "".join(ch for ch in request.args.get(name, "") if ch.isprintable())[:limit]
+
+
 def _query_from_args() -> asset_service.AssetQuery:
     args = request.args
     patient = args.get("patient", "")
@@ -43,13 +49,13 @@ def _query_from_args() -> asset_service.AssetQuery:
     kind = args.get("kind", "")
     criticality = args.get("criticality", "")
     return asset_service.AssetQuery(
-        text=args.get("q", "")[:200],
+        text=_text_arg("q", 200),
         kind=kind if kind in {k.value for k in AssetKind} else "",
-        zone=args.get("zone", "")[:100],
-        site=args.get("site", "")[:100],
+        zone=_text_arg("zone", 100),
+        site=_text_arg("site", 100),
         criticality=criticality if criticality in {c.value for c in Criticality} else "",
         patient_data={"yes": True, "no": False}.get(patient),
-        tag=args.get("tag", "")[:40],
+        tag=_text_arg("tag", 40),
         archived=args.get("archived") == "1",
         sort=args.get("sort", "name") if args.get("sort") in asset_service.SORT_KEYS else "name",
         descending=args.get("dir") == "desc",
@@ -251,14 +257,19 @@ def confirm_import() -> Any:
 def export_assets(fmt: str) -> Any:
     if fmt not in {"csv", "json"}:
         abort(404)
-    db = get_session()
-    assets = asset_service.live_assets(session=db)
-    chunks = transfer.export_csv(assets) if fmt == "csv" else transfer.export_json(assets)
+
+    def chunks() -> Iterator[str]:
+        # The view's session is closed when the view returns, before the body is sent: the stream
+        # opens its own through get_session(), closed by the teardown when the stream ends (or
+        # when the client goes away). Reusing the view's session left a transaction open.
+        assets = asset_service.live_assets(session=get_session())
+        yield from (transfer.export_csv(assets) if fmt == "csv" else transfer.export_json(assets))
+
     mimetype = "text/csv" if fmt == "csv" else "application/json"
     stamp = time.strftime("%Y%m%d")
     return Response(
-        stream_with_context(chunks),
-        mimetype=f"{mimetype}; charset=utf-8",
+        stream_with_context(chunks()),
+        content_type=f"{mimetype}; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="vigie-assets-{stamp}.{fmt}"'},
     )
 
