@@ -200,13 +200,23 @@ def secret_key(settings: Settings) -> str:
     if settings.web.secret_key:
         return settings.web.secret_key
     path = settings.var_dir / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value)
+    if not path.exists():
+        # Write aside, then link into place: of two processes starting together, one wins and
+        # both read the winner's key; nobody ever reads a half-written file.
+        tmp = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    value = path.read_text().strip()
+    if len(value) < 32:
+        raise ConfigError(f"{path} holds no usable secret key; delete it to have a new one generated")
     return value
 
 

@@ -365,3 +365,13 @@ def test_filter_menus(fleet):
     assert [a.name for a in svc.live_assets(session=fleet)] == [
         "Accueil PC", "Echograph 2", "nas-backup", "PACS central"
     ]
+
+
+def test_search_finds_ipv6_in_any_spelling(session):
+    from inventory.services.assets import AssetQuery, list_assets
+    from tests.factories import make_asset
+
+    make_asset(session, name="v6-host", addresses="2001:db8::1")
+    for spelling in ("2001:0db8::1", "2001:DB8:0:0:0:0:0:1", "2001:db8::1"):
+        page = list_assets(session=session, query=AssetQuery(text=spelling))
+        assert [a.name for a in page.items] == ["v6-host"], spelling

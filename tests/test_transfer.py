@@ -473,3 +473,22 @@ def test_generated_inventories_round_trip(session, raws):
         assert {f: export(session, f) for f in ("csv", "json")} == first
     # and importing the export over itself changes nothing
     assert import_text(session, first["csv"]).unchanged == len(raws)
+
+
+# --- spreadsheet formulas -------------------------------------------------------------------
+
+def test_csv_export_neutralises_formulas_and_import_restores_them(session):
+    """A note like =HYPERLINK(...) must not run when the export is opened in a spreadsheet."""
+    from inventory.services import transfer
+    from inventory.services.assets import live_assets
+    from tests.factories import make_asset
+
+    make_asset(session, name="=cmd|' /C calc'!A0", notes="@SUM(1+1)", owner="-2+3", addresses="10.9.9.9")
+    exported = "".join(transfer.export_csv(live_assets(session=session)))
+    row = exported.splitlines()[1]
+    assert row.startswith("'=cmd")
+    assert ",'@SUM(1+1)" in row and ",'-2+3," in row
+    plan = transfer.plan_import(session=session, content=exported.encode(), fmt="csv")
+    assert not plan.problems
+    (_, data, _), = plan.rows
+    assert data.name == "=cmd|' /C calc'!A0" and data.notes == "@SUM(1+1)" and data.owner == "-2+3"

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import netaddr
 from sqlalchemy import case, func, insert, select, true
 from sqlalchemy.orm import selectinload
 from sqlmodel import Session
@@ -379,10 +380,18 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _canonical_address(word: str) -> str:
+    """An IPv6 address typed in any spelling searches as stored (2001:0db8::1 -> 2001:db8::1)."""
+    if ":" in word and netaddr.valid_ipv6(word):
+        return str(netaddr.IPAddress(word))
+    return word
+
+
 def _filtered(query: AssetQuery, *columns: Any) -> Any:
     """select(*columns) from the assets the query shows, in no particular order."""
     statement = select(*columns).select_from(Asset)
     for word in query.text.lower().split()[:8]:
+        word = _canonical_address(word)
         statement = statement.where(
             Asset.search_text.like(f"%{_escape_like(word)}%", escape="\\")  # type: ignore[attr-defined]
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,7 +116,7 @@ def read_csv(content: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
                 yield line, {"__error__": (N_("This row has %(got)d cells; the header has %(want)d."),
                                            {"got": len(values), "want": len(header)})}
                 continue
-            yield line, dict(zip(header, values, strict=True))
+            yield line, {h: _unguard(cell) for h, cell in zip(header, values, strict=True)}
     except csv.Error as exc:
         raise ImportRejected([RowProblem(reader.line_num, "", N_("The CSV is malformed: %(reason)s."), {"reason": str(exc)})]) from None
 
@@ -281,6 +282,20 @@ def _export_record(asset: Asset) -> dict[str, Any]:
     return asset_service.data_to_record(asset_service.asset_to_data(asset))
 
 
+# A spreadsheet runs a cell starting with = + - @ (or tab/CR) as a formula ("CSV injection").
+# Such cells are written with a leading apostrophe, which the importer removes again, so that an
+# export opened in Excel is inert and export -> import still round-trips exactly.
+_FORMULA = re.compile(r"^'*[=+\-@\t\r]")
+
+
+def _guard(value: Any) -> Any:
+    return "'" + value if isinstance(value, str) and _FORMULA.match(value) else value
+
+
+def _unguard(value: str) -> str:
+    return value[1:] if value.startswith("'") and _FORMULA.match(value) else value
+
+
 def export_csv(assets: Iterable[Asset]) -> Iterator[str]:
     """CSV text chunks: one header, then one row per asset; lists joined by '; '."""
     buffer = io.StringIO()
@@ -289,9 +304,9 @@ def export_csv(assets: Iterable[Asset]) -> Iterator[str]:
     for asset in assets:
         record = _export_record(asset)
         writer.writerow([
-            "; ".join(record[c]) if c in LIST_COLUMNS
+            _guard("; ".join(record[c])) if c in LIST_COLUMNS
             else ("yes" if record[c] else "no") if c == "holds_patient_data"
-            else record[c]
+            else _guard(record[c])
             for c in COLUMNS
         ])
         if buffer.tell() > 64_000:
