@@ -235,10 +235,21 @@ def create_assets(
     for start in range(0, len(items), batch):
         chunk = items[start:start + batch]
         now = utcnow()
-        new_ids = list(session.scalars(
-            insert(Asset).returning(Asset.id, sort_by_parameter_order=True),  # type: ignore[arg-type]
+        session.execute(
+            # render_nulls: one executemany for the chunk, not one per run of rows with the same
+            # unset fields.
+            insert(Asset).execution_options(render_nulls=True),
             [{**_columns(data), "created_at": now, "updated_at": now} for data in chunk],
-        ))
+        )
+        # New assets are live and a live name is unique, so their names give their ids (RETURNING
+        # in parameter order makes SQLAlchemy insert SQLite rows one at a time).
+        keys = [data.name.lower() for data in chunk]
+        found = dict(session.execute(  # type: ignore[call-overload]
+            select(Asset.name_key, Asset.id).where(
+                Asset.name_key.in_(keys), Asset.archived_at.is_(None)  # type: ignore[attr-defined,union-attr]
+            )
+        ).all())
+        new_ids = [found[key] for key in keys]
         pairs = list(zip(new_ids, chunk, strict=True))
         addresses = [{"asset_id": asset_id, "address": address, "position": position}
                      for asset_id, data in pairs for position, address in enumerate(data.addresses)]

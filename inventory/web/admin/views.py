@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user, login_user
 
 from inventory.db import get_session
 from inventory.errors import InvalidInput
@@ -70,16 +71,23 @@ def edit_user(user_id: int) -> Any:
     form = EditUserForm(data={"role": user.role, "active": user.active} if request.method == "GET" else None)
     form.role.choices = choices("role")
     if form.validate_on_submit():
+        password = form.password.data or ""
         try:
-            if form.password.data:
-                user_service.set_password(session=db, user_id=user_id, password=form.password.data,
-                                          policy=login_policy())
+            # Both changes are checked before either is written: each service call commits, and a
+            # refused role change must not leave a new password behind (nor the other way round).
+            if password:
+                user_service.check_password(password, login_policy())
             user_service.update_user(session=db, user_id=user_id, role=Role(form.role.data),
                                      active=bool(form.active.data))
+            if password:
+                user_service.set_password(session=db, user_id=user_id, password=password,
+                                          policy=login_policy())
         except InvalidInput as exc:
             db.rollback()
             _field_errors(form, exc)
         else:
+            if user.id == current_user.id and user.active:
+                login_user(user)  # an admin editing their own account keeps this session
             flash(_("Account %(name)s was updated.", name=user.username), "success")
             return redirect(url_for("admin.list_users"))
     return render_template("admin/user_form.html", form=form, user=user), (400 if request.method == "POST" else 200)

@@ -52,7 +52,10 @@ def login() -> Any:
                 flash(_("Wrong user name or password."), "error")
                 status = 401
             else:
+                lang = session.get("lang")  # the language chosen on the login page stays
                 session.clear()  # a fresh session on login (no fixation)
+                if lang:
+                    session["lang"] = lang
                 login_user(user)
                 return redirect(_safe_next(request.args.get("next")))
     elif request.method == "POST":
