@@ -542,10 +542,10 @@ def main(argv: list[str] | None = None) -> int:
     print_table(result)
     output = args.output
     if output is None:
-        # Only full-size runs overwrite the committed figures.
-        full = args.assets == DEFAULT_ASSETS and args.import_rows == DEFAULT_IMPORT_ROWS
-        suffix = "" if full else f"-{args.assets}"
-        output = RESULTS / f"assets-{args.backend}{suffix}.json"
+        # Only full-size runs replace the committed figures; quick runs just print theirs.
+        if args.assets != DEFAULT_ASSETS or args.import_rows != DEFAULT_IMPORT_ROWS:
+            return 0
+        output = RESULTS / f"assets-{args.backend}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(f"results: {output}")

@@ -234,8 +234,8 @@ def test_init_refuses_a_too_short_admin_password(empty_cli):
 
 
 @pytest.mark.parametrize("command", [
-    ["assets", "list"], ["assets", "export", "--format", "csv"], ["assets", "import", "in.csv"],
-    ["users", "add", "bob", "--role", "viewer"], ["users", "list"],
+    ["assets", "export", "--format", "csv"], ["assets", "import", "in.csv"],
+    ["users", "add", "bob", "--role", "viewer"],
 ])
 def test_commands_before_init_say_to_run_init(empty_cli, command):
     write(empty_cli.cwd, "in.csv", "name\nPACS\n")
