@@ -300,7 +300,8 @@ def login(client: Any) -> None:
     assert response.status_code == 302, f"login failed: {response.status_code}"
 
 
-_COUNT = re.compile(r'id="result-count">([^<]*)<')
+# "99,500 assets · showing 1 to 50": the first number (thousands separators vary by language).
+_COUNT = re.compile(r'id="result-count">\D*(\d[\d,.\s\u202f\xa0]*)')
 
 
 def time_page(client: Any, url: str, repeat: int) -> Timing:

@@ -1,4 +1,4 @@
-"""The `inventory` command, run as users and scripts run it: the installed entry point, in a subprocess.
+"""The `inventory` command as users and scripts run it: the installed entry point, in a subprocess.
 
 Each test gets its own database: an empty one where `init` itself is under test, otherwise a copy of
 one database initialised once per backend (SQLite file copy, PostgreSQL `CREATE DATABASE ...
@@ -8,13 +8,16 @@ TEMPLATE`), which keeps the many subprocesses affordable.
 from __future__ import annotations
 
 import csv
+import http.client
 import io
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,9 +39,10 @@ ADMIN_PASSWORD = "template admin password"
 RICH_CSV = (
     "name,addresses,hostnames,mac,kind,site,zone,owner,criticality,holds_patient_data,exposure,"
     "expected_services,ae_titles,software,tags,audit_interval,notes\n"
-    'PACS radiologie,192.168.10.5; 2001:db8::5,pacs.clinic.local,00:1b:63:84:45:e6,pacs,Lyon,radiology,'
-    'Dr Martin,critical,yes,vpn,4242/tcp dicom; 443/tcp https,PACS_RADIO; STORE SCP,'
-    'cpe:2.3:a:orthanc-server:orthanc:1.12.1,dicom imaging,36h,"Line one, with ""quotes"";\nline two"\n'
+    "PACS radiologie,192.168.10.5; 2001:db8::5,pacs.clinic.local,00:1b:63:84:45:e6,pacs,Lyon,"
+    "radiology,Dr Martin,critical,yes,vpn,4242/tcp dicom; 443/tcp https,PACS_RADIO; STORE SCP,"
+    "cpe:2.3:a:orthanc-server:orthanc:1.12.1,dicom imaging,36h,"
+    '"Line one, with ""quotes"";\nline two"\n'
     "Échographe,10.3.0.1,,,modality,Hôpital Nord,,,medium,no,internal,,,,,,\n"
 )
 BAD_CSV = (
@@ -52,6 +56,7 @@ BAD_CSV = (
 
 
 # --- databases ------------------------------------------------------------------------------
+
 
 @dataclass
 class Databases:
@@ -84,8 +89,12 @@ class Databases:
         """A database after `inventory init` (admin password: ADMIN_PASSWORD)."""
         if self.template is None:
             self.template = self.empty()
-            result = run(["init"], url=self.template, cwd=self.root,
-                         env={"INVENTORY_ADMIN_PASSWORD": ADMIN_PASSWORD})
+            result = run(
+                ["init"],
+                url=self.template,
+                cwd=self.root,
+                env={"INVENTORY_ADMIN_PASSWORD": ADMIN_PASSWORD},
+            )
             assert result.returncode == 0, result.stderr
         if self.backend == "sqlite":
             source = Path(self.template.removeprefix("sqlite:///"))
@@ -107,7 +116,9 @@ class Databases:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def databases(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+def databases(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Databases]:
     root = tmp_path_factory.mktemp(f"cli-{request.param}")
     dbs = Databases(request.param, root)
     if request.param == "postgresql":
@@ -129,15 +140,28 @@ def databases(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 
 # --- running the command --------------------------------------------------------------------
 
-def run(args: list[str], *, url: str, cwd: Path, input: str | None = None,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+
+def run(
+    args: list[str],
+    *,
+    url: str,
+    cwd: Path,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """`inventory ARGS` with only INVENTORY_DATABASE_URL (and `env`) set among Vigie's variables."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("INVENTORY_")}
     environ["INVENTORY_DATABASE_URL"] = url
     environ.update(env or {})
     result = subprocess.run(
-        [INVENTORY, *args], cwd=cwd, env=environ, input=input, capture_output=True, text=True,
-        timeout=120, stdin=subprocess.DEVNULL if input is None else None,
+        [INVENTORY, *args],
+        cwd=cwd,
+        env=environ,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL if input is None else None,
     )
     assert "Traceback" not in result.stderr, result.stderr
     return result
@@ -156,7 +180,10 @@ class Cli:
 
     def password_works(self, username: str, password: str) -> bool:
         with self.session() as session:
-            return authenticate(session=session, username=username, password=password, client="tests") is not None
+            return (
+                authenticate(session=session, username=username, password=password, client="tests")
+                is not None
+            )
 
     def assets(self) -> list[dict]:
         """`inventory assets list --format json`."""
@@ -172,7 +199,9 @@ class Cli:
     def seed(self, content: str) -> None:
         """Import a CSV directly, for tests about what comes after an import."""
         with self.session() as session:
-            transfer.import_assets(session=session, content=content.encode(), fmt="csv", actor="tests")
+            transfer.import_assets(
+                session=session, content=content.encode(), fmt="csv", actor="tests"
+            )
 
     def usernames(self) -> list[str]:
         with self.session() as session:
@@ -198,6 +227,7 @@ def write(directory: Path, name: str, content: str | bytes) -> Path:
 
 
 # --- init -----------------------------------------------------------------------------------
+
 
 def test_init_creates_the_admin_once_and_is_safe_to_repeat(empty_cli):
     first = empty_cli("init")
@@ -233,10 +263,14 @@ def test_init_refuses_a_too_short_admin_password(empty_cli):
     assert retry.returncode == 0 and "user name: admin" in retry.stdout
 
 
-@pytest.mark.parametrize("command", [
-    ["assets", "export", "--format", "csv"], ["assets", "import", "in.csv"],
-    ["users", "add", "bob", "--role", "viewer"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["assets", "export", "--format", "csv"],
+        ["assets", "import", "in.csv"],
+        ["users", "add", "bob", "--role", "viewer"],
+    ],
+)
 def test_commands_before_init_say_to_run_init(empty_cli, command):
     write(empty_cli.cwd, "in.csv", "name\nPACS\n")
     result = empty_cli(*command)
@@ -253,7 +287,11 @@ def test_unreachable_database_is_a_message(tmp_path):
 
 
 def test_unknown_export_format_is_a_usage_error(tmp_path):
-    result = run(["assets", "export", "--format", "xml"], url=f"sqlite:///{tmp_path / 'db.sqlite'}", cwd=tmp_path)
+    result = run(
+        ["assets", "export", "--format", "xml"],
+        url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 2 and "--format" in result.stderr
 
 
@@ -267,6 +305,7 @@ def test_help_needs_no_database(tmp_path):
 
 
 # --- users ----------------------------------------------------------------------------------
+
 
 def test_users_add_with_the_password_on_stdin(cli):
     result = cli("users", "add", "carol", "--role", "auditor", input="a long enough password\n")
@@ -289,7 +328,9 @@ def test_users_add_with_a_generated_password(cli):
 @pytest.mark.parametrize("args", [["--role", "superuser"], ["--role", "ADMIN "], []])
 def test_users_add_with_a_bad_role_is_a_usage_error(tmp_path, args):
     # Checked before the database is opened: the same on every backend.
-    result = run(["users", "add", "eve", *args], url=f"sqlite:///{tmp_path / 'db.sqlite'}", cwd=tmp_path)
+    result = run(
+        ["users", "add", "eve", *args], url=f"sqlite:///{tmp_path / 'db.sqlite'}", cwd=tmp_path
+    )
     assert result.returncode == 2
     assert "--role" in result.stderr
     assert not (tmp_path / "db.sqlite").exists()
@@ -317,6 +358,7 @@ def test_users_add_refuses_bad_input(cli):
 
 # --- assets import --------------------------------------------------------------------------
 
+
 def test_import_a_good_file(cli):
     path = write(cli.cwd, "clinic.csv", RICH_CSV)
     result = cli("assets", "import", str(path))
@@ -334,10 +376,14 @@ def test_import_a_good_file(cli):
 
 
 def test_import_a_json_file_and_from_stdin(cli):
-    document = {"assets": [{"name": "Web viewer", "addresses": ["172.16.0.8"], "kind": "web-viewer"}]}
+    document = {
+        "assets": [{"name": "Web viewer", "addresses": ["172.16.0.8"], "kind": "web-viewer"}]
+    }
     path = write(cli.cwd, "viewer.json", json.dumps(document))
     assert cli("assets", "import", str(path)).returncode == 0
-    result = cli("assets", "import", "-", "--format", "csv", input="name,addresses\nNAS,10.1.0.30\n")
+    result = cli(
+        "assets", "import", "-", "--format", "csv", input="name,addresses\nNAS,10.1.0.30\n"
+    )
     assert result.returncode == 0, result.stderr
     assert cli.names() == ["NAS", "Web viewer"]
 
@@ -347,9 +393,15 @@ def test_import_a_bad_file_reports_every_line_and_writes_nothing(cli):
     result = cli("assets", "import", str(path))
     assert result.returncode == 1
     lines = result.stderr.splitlines()
-    assert any("line 3" in line and "10.0.0.300 is not an IP address" in line for line in lines), result.stderr
-    assert any("line 4" in line and "toaster is not one of" in line for line in lines), result.stderr
-    assert any("line 4" in line and "soon is not a duration" in line for line in lines), result.stderr
+    assert any("line 3" in line and "10.0.0.300 is not an IP address" in line for line in lines), (
+        result.stderr
+    )
+    assert any("line 4" in line and "toaster is not one of" in line for line in lines), (
+        result.stderr
+    )
+    assert any("line 4" in line and "soon is not a duration" in line for line in lines), (
+        result.stderr
+    )
     assert any("line 6" in line and "A name is required." in line for line in lines), result.stderr
     assert not any(re.search(r"line [25]\b", line) for line in lines), "good lines are not reported"
     assert "nothing was imported" in result.stderr
@@ -382,11 +434,16 @@ def test_unusable_files_are_a_message(cli):
 
 
 def test_import_of_a_missing_file_is_a_usage_error(tmp_path):
-    result = run(["assets", "import", "no-such-file.csv"], url=f"sqlite:///{tmp_path / 'db.sqlite'}", cwd=tmp_path)
+    result = run(
+        ["assets", "import", "no-such-file.csv"],
+        url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 2 and "no-such-file.csv" in result.stderr
 
 
 # --- export, list and the round trip --------------------------------------------------------
+
 
 def test_export_to_stdout_and_to_a_file(cli):
     cli.seed(RICH_CSV)
@@ -435,10 +492,76 @@ def test_list_as_a_table_and_as_json(cli):
     assert table.returncode == 0
     header, *rows = table.stdout.splitlines()
     assert header.split()[:3] == ["NAME", "ADDRESSES", "KIND"]
-    assert any(row.startswith("PACS radiologie") and "192.168.10.5" in row and "pacs" in row for row in rows)
+    assert any(
+        row.startswith("PACS radiologie") and "192.168.10.5" in row and "pacs" in row
+        for row in rows
+    )
     assert rows[-1] == "(2 assets)"
     records = cli.assets()
     assert {r["name"] for r in records} == {"PACS radiologie", "Échographe"}
     assert all(isinstance(r["id"], int) for r in records)
-    searched = json.loads(cli("assets", "list", "--format", "json", "--search", "radiologie").stdout)
+    searched = json.loads(
+        cli("assets", "list", "--format", "json", "--search", "radiologie").stdout
+    )
     assert [r["name"] for r in searched] == ["PACS radiologie"]
+
+
+# --- serve ----------------------------------------------------------------------------------
+
+
+def test_serve_before_init_says_to_run_init(empty_cli):
+    result = empty_cli("serve", "--port", "1")
+    assert result.returncode == 1
+    assert "run `inventory init`" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _get(port: int, path: str) -> tuple[int, dict[str, str], str]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode()
+    finally:
+        connection.close()
+
+
+def test_serve_answers_on_loopback(cli):
+    port = _free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("INVENTORY_")}
+    environ["INVENTORY_DATABASE_URL"] = cli.url
+    server = subprocess.Popen(
+        [INVENTORY, "serve", "--port", str(port), "--no-scheduler"],
+        cwd=cli.cwd,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                status, _, body = _get(port, "/healthz")
+                break
+            except OSError:
+                assert server.poll() is None, server.communicate()[1]
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        assert status == 200 and json.loads(body) == {"status": "ok"}
+        status, headers, body = _get(port, "/login")
+        assert status == 200 and "<form" in body
+        assert "HttpOnly" in headers.get("Set-Cookie", "")
+        status, headers, _ = _get(port, "/assets")
+        assert status == 302 and "/login" in headers["Location"]
+    finally:
+        server.terminate()
+        out, err = server.communicate(timeout=10)
+    assert f"http://127.0.0.1:{port}/" in out
+    assert "Traceback" not in err

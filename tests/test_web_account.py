@@ -40,7 +40,7 @@ def element(html: str, element_id: str) -> str:
     for match in re.compile(rf"<(/?){tag}\b").finditer(html, start):
         depth += -1 if match.group(1) else 1
         if depth == 0:
-            return html[start:html.index(">", match.end()) + 1]
+            return html[start : html.index(">", match.end()) + 1]
     raise AssertionError(f"unclosed element {element_id}")
 
 
@@ -62,6 +62,7 @@ def vera(client, session) -> User:
 
 
 # --- language -------------------------------------------------------------------------------
+
 
 def test_account_page(client, vera):
     response = client.get("/account")
@@ -108,10 +109,20 @@ def test_unknown_language_is_not_saved(client, engine, vera):
     assert lang_of(client.get("/assets")) == "en"
 
 
-@pytest.mark.parametrize(("header", "expected"), [
-    ("fr", "fr"), ("fr-FR,fr;q=0.9,en;q=0.5", "fr"), ("fr-CA", "fr"), ("en-US,en;q=0.8", "en"),
-    ("de-DE", "en"), ("", "en"), ("en;q=0.1,fr;q=0.9", "fr"), ("*", "en"), ("fr;q=garbage", "en"),
-])
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("fr", "fr"),
+        ("fr-FR,fr;q=0.9,en;q=0.5", "fr"),
+        ("fr-CA", "fr"),
+        ("en-US,en;q=0.8", "en"),
+        ("de-DE", "en"),
+        ("", "en"),
+        ("en;q=0.1,fr;q=0.9", "fr"),
+        ("*", "en"),
+        ("fr;q=garbage", "en"),
+    ],
+)
 def test_a_visitor_gets_the_browsers_language(client, header, expected):
     response = client.get("/login", headers={"Accept-Language": header})
     assert response.status_code == 200
@@ -119,7 +130,9 @@ def test_a_visitor_gets_the_browsers_language(client, header, expected):
 
 
 def test_a_visitor_in_french_sees_the_login_page_in_french(client):
-    text = html_lib.unescape(client.get("/login", headers={"Accept-Language": "fr"}).get_data(as_text=True))
+    text = html_lib.unescape(
+        client.get("/login", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    )
     translated = french("Log in to Vigie")
     if translated:
         assert translated in text
@@ -145,8 +158,9 @@ def test_validation_errors_in_french(client, session):
     make_user(session, "admin", username="alice")
     client.login("alice", PASSWORD)
     client.submit("/account/language", {"lang-locale": "fr"}, page="/account")
-    response = client.submit("/assets/new", {"name": "", "kind": "other", "criticality": "low",
-                                             "exposure": "internal"})
+    response = client.submit(
+        "/assets/new", {"name": "", "kind": "other", "criticality": "low", "exposure": "internal"}
+    )
     assert response.status_code == 400
     assert lang_of(response) == "fr"
     translated = french("A name is required.")
@@ -159,16 +173,36 @@ def test_validation_errors_in_french(client, session):
 NEW = "a brand new passphrase"
 
 
-@pytest.mark.parametrize(("form", "field", "message"), [
-    ({"pw-current": "not my password", "pw-password": NEW, "pw-confirm": NEW}, "pw-current",
-     "This is not your current password."),
-    ({"pw-current": PASSWORD, "pw-password": NEW, "pw-confirm": NEW + "!"}, "pw-confirm",
-     "The two passwords differ."),
-    ({"pw-current": PASSWORD, "pw-password": "short", "pw-confirm": "short"}, "pw-password",
-     "Use at least 10 characters."),
-    ({"pw-current": "", "pw-password": NEW, "pw-confirm": NEW}, "pw-current", "Enter your current password."),
-    ({"pw-current": PASSWORD, "pw-password": "", "pw-confirm": ""}, "pw-password", "Enter a new password."),
-])
+@pytest.mark.parametrize(
+    ("form", "field", "message"),
+    [
+        (
+            {"pw-current": "not my password", "pw-password": NEW, "pw-confirm": NEW},
+            "pw-current",
+            "This is not your current password.",
+        ),
+        (
+            {"pw-current": PASSWORD, "pw-password": NEW, "pw-confirm": NEW + "!"},
+            "pw-confirm",
+            "The two passwords differ.",
+        ),
+        (
+            {"pw-current": PASSWORD, "pw-password": "short", "pw-confirm": "short"},
+            "pw-password",
+            "Use at least 10 characters.",
+        ),
+        (
+            {"pw-current": "", "pw-password": NEW, "pw-confirm": NEW},
+            "pw-current",
+            "Enter your current password.",
+        ),
+        (
+            {"pw-current": PASSWORD, "pw-password": "", "pw-confirm": ""},
+            "pw-password",
+            "Enter a new password.",
+        ),
+    ],
+)
 def test_password_change_errors_next_to_the_field(client, session, vera, form, field, message):
     response = client.submit("/account/password", form, page="/account")
     assert response.status_code == 400
@@ -179,10 +213,15 @@ def test_password_change_errors_next_to_the_field(client, session, vera, form, f
 
 
 def test_password_change(client, session, vera):
-    response = client.submit("/account/password", {"pw-current": PASSWORD, "pw-password": NEW,
-                                                   "pw-confirm": NEW}, page="/account")
+    response = client.submit(
+        "/account/password",
+        {"pw-current": PASSWORD, "pw-password": NEW, "pw-confirm": NEW},
+        page="/account",
+    )
     assert response.status_code == 302
-    assert "Your password was changed." in html_lib.unescape(client.get("/account").get_data(as_text=True))
+    assert "Your password was changed." in html_lib.unescape(
+        client.get("/account").get_data(as_text=True)
+    )
     client.submit("/logout", page="/assets")
     assert client.login("vera", PASSWORD).status_code == 401
     assert client.login("vera", NEW).status_code == 302

@@ -25,7 +25,7 @@ def element(html: str, element_id: str) -> str:
     for match in re.compile(rf"<(/?){tag}\b").finditer(html, start):
         depth += -1 if match.group(1) else 1
         if depth == 0:
-            return html[start:html.index(">", match.end()) + 1]
+            return html[start : html.index(">", match.end()) + 1]
     raise AssertionError(f"unclosed element {element_id}")
 
 
@@ -40,7 +40,9 @@ def shown(response) -> str:
 
 def stored(engine, username: str) -> User | None:
     with Session(engine) as check:
-        return check.scalars(select(User).where(func.lower(User.username) == username.lower())).first()
+        return check.scalars(
+            select(User).where(func.lower(User.username) == username.lower())
+        ).first()
 
 
 def can_log_in(app, username: str, password: str) -> bool:
@@ -65,9 +67,13 @@ def test_users_page_lists_accounts(client, session, admin):
 
 
 def test_create_with_a_generated_password_shown_once(app, client, session, engine, admin):
-    response = client.submit("/admin/users/new", {"username": "bob", "role": "auditor", "password": ""})
+    response = client.submit(
+        "/admin/users/new", {"username": "bob", "role": "auditor", "password": ""}
+    )
     assert response.status_code == 200
-    secret = re.sub(r"<[^>]+>", "", element(response.get_data(as_text=True), "generated-password")).strip()
+    secret = re.sub(
+        r"<[^>]+>", "", element(response.get_data(as_text=True), "generated-password")
+    ).strip()
     assert len(secret) >= 12 and " " not in secret
     assert "Account bob was created." in shown(response)
     assert secret not in client.get("/admin/users").get_data(as_text=True)  # not shown again
@@ -77,8 +83,10 @@ def test_create_with_a_generated_password_shown_once(app, client, session, engin
 
 
 def test_create_with_a_typed_password(app, client, session, engine, admin):
-    response = client.submit("/admin/users/new", {"username": "carol", "role": "viewer",
-                                                  "password": "a typed passphrase"})
+    response = client.submit(
+        "/admin/users/new",
+        {"username": "carol", "role": "viewer", "password": "a typed passphrase"},
+    )
     assert response.status_code == 302 and response.headers["Location"].endswith("/admin/users")
     assert "Account carol was created." in shown(client.get("/admin/users"))
     assert stored(engine, "carol").role == "viewer"
@@ -86,7 +94,9 @@ def test_create_with_a_typed_password(app, client, session, engine, admin):
 
 
 def test_too_short_password_is_shown_next_to_the_field(client, session, engine, admin):
-    response = client.submit("/admin/users/new", {"username": "dave", "role": "viewer", "password": "short"})
+    response = client.submit(
+        "/admin/users/new", {"username": "dave", "role": "viewer", "password": "short"}
+    )
     assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert "Use at least 10 characters." in field_errors(html, "password")
@@ -94,17 +104,24 @@ def test_too_short_password_is_shown_next_to_the_field(client, session, engine, 
     assert stored(engine, "dave") is None
 
 
-@pytest.mark.parametrize(("username", "message"), [
-    ("alice", "This name is taken."),
-    ("ALICE", "This name is taken."),
-    ("bad name!", "Use 2 to 64 letters, digits, . _ - or @."),
-    ("x", "Use 2 to 64 letters, digits, . _ - or @."),
-    ("", "Enter a user name."),
-    ("a\x00b", "Use 2 to 64 letters, digits, . _ - or @."),
-])
-def test_bad_user_names_are_shown_next_to_the_field(client, session, engine, admin, username, message):
-    response = client.submit("/admin/users/new", {"username": username, "role": "viewer",
-                                                  "password": "a typed passphrase"})
+@pytest.mark.parametrize(
+    ("username", "message"),
+    [
+        ("alice", "This name is taken."),
+        ("ALICE", "This name is taken."),
+        ("bad name!", "Use 2 to 64 letters, digits, . _ - or @."),
+        ("x", "Use 2 to 64 letters, digits, . _ - or @."),
+        ("", "Enter a user name."),
+        ("a\x00b", "Use 2 to 64 letters, digits, . _ - or @."),
+    ],
+)
+def test_bad_user_names_are_shown_next_to_the_field(
+    client, session, engine, admin, username, message
+):
+    response = client.submit(
+        "/admin/users/new",
+        {"username": username, "role": "viewer", "password": "a typed passphrase"},
+    )
     assert response.status_code == 400
     assert message in field_errors(response.get_data(as_text=True), "username")
     with Session(engine) as check:
@@ -112,7 +129,9 @@ def test_bad_user_names_are_shown_next_to_the_field(client, session, engine, adm
 
 
 def test_unknown_role_is_refused(client, session, engine, admin):
-    response = client.submit("/admin/users/new", {"username": "eve", "role": "superuser", "password": ""})
+    response = client.submit(
+        "/admin/users/new", {"username": "eve", "role": "superuser", "password": ""}
+    )
     assert response.status_code == 400
     assert field_errors(response.get_data(as_text=True), "role")
     assert stored(engine, "eve") is None
@@ -152,8 +171,10 @@ def test_disable_ends_the_users_session_and_refuses_logins(app, client, session,
 
 def test_set_a_new_password_for_someone(app, client, session, admin):
     user = make_user(session, "viewer", username="bob")
-    response = client.submit(f"/admin/users/{user.id}", {"role": "viewer", "active": "y",
-                                                         "password": "reset by the admin"})
+    response = client.submit(
+        f"/admin/users/{user.id}",
+        {"role": "viewer", "active": "y", "password": "reset by the admin"},
+    )
     assert response.status_code == 302
     assert can_log_in(app, "bob", "reset by the admin")
     assert not can_log_in(app, "bob", PASSWORD)
@@ -161,16 +182,29 @@ def test_set_a_new_password_for_someone(app, client, session, admin):
 
 def test_too_short_new_password_changes_nothing(client, session, engine, admin):
     user = make_user(session, "viewer", username="bob")
-    response = client.submit(f"/admin/users/{user.id}", {"role": "admin", "active": "y", "password": "short"})
+    response = client.submit(
+        f"/admin/users/{user.id}", {"role": "admin", "active": "y", "password": "short"}
+    )
     assert response.status_code == 400
-    assert "Use at least 10 characters." in field_errors(response.get_data(as_text=True), "password")
+    assert "Use at least 10 characters." in field_errors(
+        response.get_data(as_text=True), "password"
+    )
     bob = stored(engine, "bob")
     assert bob.role == "viewer", "the role change is not saved alongside a refused password"
-    assert user_service.authenticate(session=session, username="bob", password=PASSWORD, client="t") is not None
+    assert (
+        user_service.authenticate(session=session, username="bob", password=PASSWORD, client="t")
+        is not None
+    )
 
 
-@pytest.mark.parametrize("change", [{"role": "viewer", "active": "y"}, {"role": "admin"},
-                                    {"role": "auditor", "active": "y", "password": "a brand new one!"}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"role": "viewer", "active": "y"},
+        {"role": "admin"},
+        {"role": "auditor", "active": "y", "password": "a brand new one!"},
+    ],
+)
 def test_the_last_admin_cannot_be_demoted_or_disabled(client, session, engine, admin, change):
     response = client.submit(f"/admin/users/{admin.id}", change)
     assert response.status_code == 400
@@ -190,8 +224,10 @@ def test_an_admin_can_be_demoted_when_another_remains(client, session, engine, a
 
 
 def test_admin_changing_their_own_password_stays_logged_in(app, client, session, admin):
-    response = client.submit(f"/admin/users/{admin.id}", {"role": "admin", "active": "y",
-                                                          "password": "my own new password"})
+    response = client.submit(
+        f"/admin/users/{admin.id}",
+        {"role": "admin", "active": "y", "password": "my own new password"},
+    )
     assert response.status_code == 302
     assert client.get("/admin/users").status_code == 200
     assert can_log_in(app, "alice", "my own new password")
@@ -199,4 +235,7 @@ def test_admin_changing_their_own_password_stays_logged_in(app, client, session,
 
 def test_unknown_user_is_a_404(client, session, admin):
     assert client.get("/admin/users/999999").status_code == 404
-    assert client.submit("/admin/users/999999", {"role": "viewer"}, page="/admin/users").status_code == 404
+    assert (
+        client.submit("/admin/users/999999", {"role": "viewer"}, page="/admin/users").status_code
+        == 404
+    )

@@ -1,4 +1,4 @@
-"""Logging in and out: who gets in, what the session cookie looks like, and what stops an attacker."""
+"""Logging in and out: who gets in, what the session cookie looks like, what stops an attacker."""
 
 from __future__ import annotations
 
@@ -73,6 +73,7 @@ def assert_refused_to_visitor(response, url: str) -> None:
 
 # --- every page needs a login ---------------------------------------------------------------
 
+
 def test_the_route_list_is_complete():
     """The parametrized checks below cover real routes (guards against an empty list)."""
     rules = {rule for rule, _ in RULES}
@@ -80,7 +81,9 @@ def test_the_route_list_is_complete():
     assert PUBLIC_RULES <= rules
 
 
-@pytest.mark.parametrize(("rule", "methods"), PROTECTED, ids=[f"{'|'.join(sorted(m))} {r}" for r, m in PROTECTED])
+@pytest.mark.parametrize(
+    ("rule", "methods"), PROTECTED, ids=[f"{'|'.join(sorted(m))} {r}" for r, m in PROTECTED]
+)
 def test_every_page_needs_a_login(client, session, rule, methods):
     make_asset(session)
     make_user(session, "admin", username="alice")
@@ -98,8 +101,16 @@ def test_every_page_needs_a_login(client, session, rule, methods):
 def test_anonymous_changes_are_refused_and_change_nothing(client, session, engine, rule, method):
     """Even with a valid CSRF token, an anonymous POST is sent to the login page."""
     asset = make_asset(session, name="keep-me")
-    data = {"name": "intruder", "addresses": "10.9.9.9", "kind": "pacs", "criticality": "low",
-            "exposure": "public", "username": "intruder", "role": "admin", "password": "x" * 20}
+    data = {
+        "name": "intruder",
+        "addresses": "10.9.9.9",
+        "kind": "pacs",
+        "criticality": "low",
+        "exposure": "public",
+        "username": "intruder",
+        "role": "admin",
+        "password": "x" * 20,
+    }
     url = concrete(rule)
     if url.startswith("/api/"):
         response = client.open(url, method=method, json=data)
@@ -138,6 +149,7 @@ def test_the_login_redirect_comes_back_to_the_page_asked_for(client, session):
 
 # --- logging in -----------------------------------------------------------------------------
 
+
 def test_login_with_the_right_password(client, session):
     make_user(session, "viewer", username="vera")
     response = client.login("vera", PASSWORD)
@@ -152,8 +164,10 @@ def test_user_names_are_not_case_sensitive(client, session):
     assert logged_in(client)
 
 
-@pytest.mark.parametrize(("username", "password"), [("vera", "wrong password"), ("nobody", PASSWORD),
-                                                     ("vera", PASSWORD.upper())])
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("vera", "wrong password"), ("nobody", PASSWORD), ("vera", PASSWORD.upper())],
+)
 def test_login_refused_with_a_clear_message(client, session, username, password):
     make_user(session, "viewer", username="vera")
     response = client.login(username, password)
@@ -194,12 +208,15 @@ def test_login_page_when_already_logged_in_goes_to_the_inventory(client, session
 
 # --- the session cookie ---------------------------------------------------------------------
 
+
 def test_session_cookie_is_httponly_and_samesite_lax(client, session):
     make_user(session, "viewer", username="vera")
     response = client.login("vera", PASSWORD)
     cookies = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("vigie_session=")]
     assert cookies, response.headers
-    attributes = {part.strip().split("=")[0].lower(): part.strip() for part in cookies[-1].split(";")[1:]}
+    attributes = {
+        part.strip().split("=")[0].lower(): part.strip() for part in cookies[-1].split(";")[1:]
+    }
     assert "httponly" in attributes
     assert attributes["samesite"].lower() == "samesite=lax"
 
@@ -216,12 +233,15 @@ def test_login_gives_a_new_session(client, session):
 
 # --- logging out ----------------------------------------------------------------------------
 
+
 def test_logout_is_a_post_with_csrf(client, session):
     make_user(session, "viewer", username="vera")
     client.login("vera", PASSWORD)
     assert client.get("/logout").status_code == 405
     assert logged_in(client)
-    assert client.post("/logout").status_code == 400  # no CSRF token: a link elsewhere cannot log you out
+    assert (
+        client.post("/logout").status_code == 400
+    )  # no CSRF token: a link elsewhere cannot log you out
     assert logged_in(client)
     response = client.submit("/logout", page="/assets")
     assert response.status_code == 302 and location_path(response) == "/login"
@@ -231,11 +251,20 @@ def test_logout_is_a_post_with_csrf(client, session):
 
 # --- CSRF -----------------------------------------------------------------------------------
 
+
 def test_post_without_csrf_token_is_refused_and_changes_nothing(client, session, engine):
     make_user(session, "admin", username="alice")
     client.login("alice", PASSWORD)
-    response = client.post("/assets/new", data={"name": "PACS", "addresses": "10.0.0.9", "kind": "pacs",
-                                               "criticality": "high", "exposure": "internal"})
+    response = client.post(
+        "/assets/new",
+        data={
+            "name": "PACS",
+            "addresses": "10.0.0.9",
+            "kind": "pacs",
+            "criticality": "high",
+            "exposure": "internal",
+        },
+    )
     assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert "This form has expired or was sent from elsewhere." in html
@@ -246,8 +275,10 @@ def test_post_without_csrf_token_is_refused_and_changes_nothing(client, session,
 def test_post_with_a_forged_csrf_token_is_refused(client, session, engine):
     make_user(session, "admin", username="alice")
     client.login("alice", PASSWORD)
-    response = client.post("/admin/users/new", data={"csrf_token": "forged", "username": "mallory",
-                                                    "role": "admin", "password": "x" * 20})
+    response = client.post(
+        "/admin/users/new",
+        data={"csrf_token": "forged", "username": "mallory", "role": "admin", "password": "x" * 20},
+    )
     assert response.status_code == 400
     assert "This form has expired" in response.get_data(as_text=True)
     with Session(engine) as check:
@@ -262,6 +293,7 @@ def test_login_without_csrf_token_is_refused(client, session):
 
 
 # --- throttling -----------------------------------------------------------------------------
+
 
 def test_after_five_failures_even_the_right_password_waits(client, session, engine):
     make_user(session, "viewer", username="vera")
@@ -293,14 +325,29 @@ def test_throttling_counts_per_client_address_across_accounts(client, session):
 
 # --- the `next` parameter -------------------------------------------------------------------
 
-@pytest.mark.parametrize("target", [
-    "//evil.example", "http://evil.example", "https://evil.example/assets", "///evil.example",
-    "/\\evil.example", "\\\\evil.example", "javascript:alert(1)", "http:evil.example", " //evil.example",
-])
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example",
+        "http://evil.example",
+        "https://evil.example/assets",
+        "///evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "javascript:alert(1)",
+        "http:evil.example",
+        " //evil.example",
+    ],
+)
 def test_next_cannot_send_the_user_to_another_site(client, session, target):
     make_user(session, "viewer", username="vera")
-    response = client.submit("/login", {"username": "vera", "password": PASSWORD},
-                             query_string={"next": target}, page="/login")
+    response = client.submit(
+        "/login",
+        {"username": "vera", "password": PASSWORD},
+        query_string={"next": target},
+        page="/login",
+    )
     assert response.status_code == 302
     location = response.headers["Location"]
     # Browsers read a backslash as a slash; whatever the header says must stay on this site.
@@ -328,14 +375,18 @@ def test_language_switch_cannot_redirect_off_site(client):
 
 # --- sessions that must end -----------------------------------------------------------------
 
+
 def test_password_change_ends_the_other_sessions(app, session):
     make_user(session, "viewer", username="vera")
     laptop, phone = another_client(app), another_client(app)
     assert laptop.login("vera", PASSWORD).status_code == 302
     assert phone.login("vera", PASSWORD).status_code == 302
     new = "a brand new passphrase"
-    response = laptop.submit("/account/password", {"pw-current": PASSWORD, "pw-password": new,
-                                                   "pw-confirm": new}, page="/account")
+    response = laptop.submit(
+        "/account/password",
+        {"pw-current": PASSWORD, "pw-password": new, "pw-confirm": new},
+        page="/account",
+    )
     assert response.status_code == 302
     assert logged_in(laptop), "the session that changed the password stays open"
     assert not logged_in(phone), "every other session of the account ends"

@@ -1,4 +1,4 @@
-"""Import in the UI (upload, preview, confirm; every bad row listed, nothing half-done) and export."""
+"""Import in the UI (upload, preview, confirm; every bad row listed; all or nothing) and export."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ pytestmark = pytest.mark.usefixtures("fast_hashing")
 
 GOOD_CSV = (
     "name,addresses,kind,criticality,holds_patient_data,expected_services,tags,audit_interval\n"
-    "PACS radiology,192.168.10.5,pacs,critical,yes,4242/tcp dicom; 443/tcp https,dicom imaging,24h\n"
+    "PACS radiology,192.168.10.5,pacs,critical,yes,4242/tcp dicom; 443/tcp https,"
+    "dicom imaging,24h\n"
     "Accounting NAS,10.1.0.30,nas,low,no,445/tcp smb,office,7d\n"
 )
 BAD_CSV = (
@@ -42,7 +43,9 @@ def login_admin(client: FormClient, session: Session) -> None:
 
 def upload(client: FormClient, content: bytes | str, filename: str = "assets.csv"):
     data = content.encode() if isinstance(content, str) else content
-    return client.submit("/assets/import", {"file": (io.BytesIO(data), filename)}, page="/assets/import")
+    return client.submit(
+        "/assets/import", {"file": (io.BytesIO(data), filename)}, page="/assets/import"
+    )
 
 
 def confirm(client: FormClient, token: str):
@@ -58,9 +61,15 @@ def token_of(response) -> str:
 def problems(response) -> list[tuple[int, str, str]]:
     """(line, column, reason) for each row of the problems table."""
     html = response.get_data(as_text=True)
-    rows = re.findall(r"<tr>\s*<td[^>]*>(\d+)</td>\s*<td[^>]*>(.*?)</td>\s*<td[^>]*>(.*?)</td>\s*</tr>", html, re.S)
-    return [(int(line), html_lib.unescape(column), html_lib.unescape(re.sub(r"<[^>]+>", "", reason)))
-            for line, column, reason in rows]
+    rows = re.findall(
+        r"<tr>\s*<td[^>]*>(\d+)</td>\s*<td[^>]*>(.*?)</td>\s*<td[^>]*>(.*?)</td>\s*</tr>",
+        html,
+        re.S,
+    )
+    return [
+        (int(line), html_lib.unescape(column), html_lib.unescape(re.sub(r"<[^>]+>", "", reason)))
+        for line, column, reason in rows
+    ]
 
 
 def shown(response) -> str:
@@ -74,10 +83,13 @@ def asset_count(engine) -> int:
 
 def live_names(engine) -> list[str]:
     with Session(engine) as check:
-        return sorted(a.name for a in check.scalars(select(Asset).where(Asset.archived_at.is_(None))))
+        return sorted(
+            a.name for a in check.scalars(select(Asset).where(Asset.archived_at.is_(None)))
+        )
 
 
 # --- upload and preview ---------------------------------------------------------------------
+
 
 def test_import_page(client, session):
     login_admin(client, session)
@@ -94,10 +106,20 @@ def test_every_bad_row_is_listed_and_nothing_is_written(client, session, engine)
     found = problems(response)
     lines = {line for line, _, _ in found}
     assert lines == {3, 4, 6}, found
-    assert any(line == 3 and col == "addresses" and "10.0.0.300 is not an IP address" in why for line, col, why in found)
-    assert any(line == 4 and col == "kind" and "toaster is not one of" in why for line, col, why in found)
-    assert any(line == 4 and col == "audit_interval" and "soon is not a duration" in why for line, col, why in found)
-    assert any(line == 6 and col == "name" and "A name is required." in why for line, col, why in found)
+    assert any(
+        line == 3 and col == "addresses" and "10.0.0.300 is not an IP address" in why
+        for line, col, why in found
+    )
+    assert any(
+        line == 4 and col == "kind" and "toaster is not one of" in why for line, col, why in found
+    )
+    assert any(
+        line == 4 and col == "audit_interval" and "soon is not a duration" in why
+        for line, col, why in found
+    )
+    assert any(
+        line == 6 and col == "name" and "A name is required." in why for line, col, why in found
+    )
     assert "4 problems in bad.csv: nothing was imported" in shown(response)
     assert 'name="token"' not in response.get_data(as_text=True)  # nothing to confirm
     assert asset_count(engine) == 0
@@ -121,7 +143,9 @@ def test_good_file_is_previewed_then_written_on_confirm(client, session, engine)
         pacs = check.scalars(select(Asset).where(Asset.name == "PACS radiology")).one()
         data = asset_service.asset_to_data(pacs)
         changes = check.scalars(select(AssetChange).where(AssetChange.asset_id == pacs.id)).all()
-    assert data.criticality == "critical" and data.holds_patient_data and data.audit_interval == 86400
+    assert (
+        data.criticality == "critical" and data.holds_patient_data and data.audit_interval == 86400
+    )
     assert data.expected_services == ["443/tcp https", "4242/tcp dicom"]
     assert [(c.actor, c.action, c.source) for c in changes] == [("alice", "created", "import")]
 
@@ -132,7 +156,9 @@ def test_confirm_twice_imports_once(client, session, engine):
     assert confirm(client, token).status_code == 302
     again = confirm(client, token)
     assert again.status_code == 302 and again.headers["Location"].endswith("/assets/import")
-    assert "This import preview has expired. Upload the file again." in shown(client.get("/assets/import"))
+    assert "This import preview has expired. Upload the file again." in shown(
+        client.get("/assets/import")
+    )
     assert asset_count(engine) == 2
 
 
@@ -141,7 +167,9 @@ def test_forged_token_writes_nothing(client, session, engine):
     upload(client, GOOD_CSV)
     response = confirm(client, "forged-token")
     assert response.status_code == 302
-    assert "This import preview has expired. Upload the file again." in shown(client.get("/assets/import"))
+    assert "This import preview has expired. Upload the file again." in shown(
+        client.get("/assets/import")
+    )
     assert asset_count(engine) == 0
 
 
@@ -165,7 +193,9 @@ def test_expired_upload_writes_nothing(client, session, engine, settings):
         stored.unlink()  # what the hourly clean-up does to an abandoned preview
     response = confirm(client, token)
     assert response.status_code == 302
-    assert "This import preview has expired. Upload the file again." in shown(client.get("/assets/import"))
+    assert "This import preview has expired. Upload the file again." in shown(
+        client.get("/assets/import")
+    )
     assert asset_count(engine) == 0
 
 
@@ -183,7 +213,9 @@ def test_confirm_rechecks_what_changed_since_the_preview(client, session, engine
 
 
 def test_rows_matching_a_name_update_that_asset(client, session, engine):
-    pacs = make_asset(session, name="PACS radiology", addresses="192.168.10.5", criticality="medium")
+    pacs = make_asset(
+        session, name="PACS radiology", addresses="192.168.10.5", criticality="medium"
+    )
     login_admin(client, session)
     preview = upload(client, GOOD_CSV)
     assert "1 new assets and 1 existing ones" in shown(preview)
@@ -218,11 +250,26 @@ def test_duplicates_inside_the_file(client, session, engine):
 
 def test_json_upload(client, session, engine):
     login_admin(client, session)
-    document = {"format": "vigie-assets", "version": 1, "assets": [
-        {"name": "Web viewer", "addresses": ["172.16.0.8"], "kind": "web-viewer", "exposure": "public",
-         "holds_patient_data": True, "expected_services": ["443/tcp https"], "tags": ["imaging"]},
-        {"name": "Orthanc", "addresses": "10.2.0.1", "software": ["cpe:2.3:a:orthanc-server:orthanc:1.12.1"]},
-    ]}
+    document = {
+        "format": "vigie-assets",
+        "version": 1,
+        "assets": [
+            {
+                "name": "Web viewer",
+                "addresses": ["172.16.0.8"],
+                "kind": "web-viewer",
+                "exposure": "public",
+                "holds_patient_data": True,
+                "expected_services": ["443/tcp https"],
+                "tags": ["imaging"],
+            },
+            {
+                "name": "Orthanc",
+                "addresses": "10.2.0.1",
+                "software": ["cpe:2.3:a:orthanc-server:orthanc:1.12.1"],
+            },
+        ],
+    }
     preview = upload(client, json.dumps(document), "assets.json")
     assert preview.status_code == 200
     assert "Web viewer" in shown(preview) and "Orthanc" in shown(preview)
@@ -232,13 +279,15 @@ def test_json_upload(client, session, engine):
 
 def test_json_with_bad_items(client, session, engine):
     login_admin(client, session)
-    document = {"assets": [
-        {"name": "Fine", "addresses": "10.0.0.1"},
-        "not an object",
-        {"name": "Colour", "colour": "blue"},
-        {"name": 5, "addresses": {"ip": "10.0.0.4"}, "notes": ["a"]},
-        {"name": "Bad", "audit_interval": True},
-    ]}
+    document = {
+        "assets": [
+            {"name": "Fine", "addresses": "10.0.0.1"},
+            "not an object",
+            {"name": "Colour", "colour": "blue"},
+            {"name": 5, "addresses": {"ip": "10.0.0.4"}, "notes": ["a"]},
+            {"name": "Bad", "audit_interval": True},
+        ]
+    }
     response = upload(client, json.dumps(document), "assets.json")
     assert response.status_code == 400
     found = problems(response)
@@ -249,22 +298,31 @@ def test_json_with_bad_items(client, session, engine):
     assert asset_count(engine) == 0
 
 
-@pytest.mark.parametrize(("content", "filename", "message"), [
-    (b"", "empty.csv", "The file is empty."),
-    (b"   \n\n", "blank.csv", "The file is empty."),
-    (b"name,addresses\n", "header-only.csv", "The file has no assets."),
-    (b"name,colour\nPACS,blue\n", "colour.csv", "Unknown column colour"),
-    (b"addresses\n10.0.0.1\n", "no-name.csv", "The file needs a name column."),
-    (b"name,name\nA,B\n", "twice.csv", "Column name appears twice."),
-    (b"name,addresses\nA,10.0.0.1,extra\n", "cells.csv", "This row has 3 cells; the header has 2."),
-    (b'name,addresses\n"A,10.0.0.1\n', "quote.csv", ""),
-    (b"{not json", "broken.json", "The file is not valid JSON"),
-    (b'{"assets": 5}', "shape.json", "Expected a list of assets"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x81\x8d\x8f\x90\x9d\xff\xfe" * 20, "photo.csv", ""),
-    (bytes(range(256)) * 8, "garbage.bin", ""),
-    (b"\x00" * 1000, "zeros.csv", ""),
-])
-def test_unusable_files_get_a_message_and_change_nothing(client, session, engine, content, filename, message):
+@pytest.mark.parametrize(
+    ("content", "filename", "message"),
+    [
+        (b"", "empty.csv", "The file is empty."),
+        (b"   \n\n", "blank.csv", "The file is empty."),
+        (b"name,addresses\n", "header-only.csv", "The file has no assets."),
+        (b"name,colour\nPACS,blue\n", "colour.csv", "Unknown column colour"),
+        (b"addresses\n10.0.0.1\n", "no-name.csv", "The file needs a name column."),
+        (b"name,name\nA,B\n", "twice.csv", "Column name appears twice."),
+        (
+            b"name,addresses\nA,10.0.0.1,extra\n",
+            "cells.csv",
+            "This row has 3 cells; the header has 2.",
+        ),
+        (b'name,addresses\n"A,10.0.0.1\n', "quote.csv", ""),
+        (b"{not json", "broken.json", "The file is not valid JSON"),
+        (b'{"assets": 5}', "shape.json", "Expected a list of assets"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x81\x8d\x8f\x90\x9d\xff\xfe" * 20, "photo.csv", ""),
+        (bytes(range(256)) * 8, "garbage.bin", ""),
+        (b"\x00" * 1000, "zeros.csv", ""),
+    ],
+)
+def test_unusable_files_get_a_message_and_change_nothing(
+    client, session, engine, content, filename, message
+):
     make_asset(session, name="Existing", addresses="10.0.0.200")
     login_admin(client, session)
     response = upload(client, content, filename)
@@ -297,25 +355,50 @@ def test_french_spreadsheet_csv(client, session, engine):
 
 def test_hostile_names_in_a_file_are_escaped(client, session):
     login_admin(client, session)
-    preview = upload(client, 'name,addresses\n"<script>alert(1)</script>",10.0.0.1\n', "<b>x</b>.csv")
-    bad = upload(client, 'name,addresses\n"<script>alert(1)</script>","<img src=x onerror=alert(1)>"\n')
+    preview = upload(
+        client, 'name,addresses\n"<script>alert(1)</script>",10.0.0.1\n', "<b>x</b>.csv"
+    )
+    bad = upload(
+        client, 'name,addresses\n"<script>alert(1)</script>","<img src=x onerror=alert(1)>"\n'
+    )
     for response in (preview, bad):
         html = response.get_data(as_text=True)
-        assert "<script>alert(1)</script>" not in html and "<img src=x" not in html and "<b>x</b>" not in html
+        assert (
+            "<script>alert(1)</script>" not in html
+            and "<img src=x" not in html
+            and "<b>x</b>" not in html
+        )
 
 
 # --- export ---------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def stocked(session):
     """Assets using every field, one archived."""
-    make_asset(session, name="PACS radiologie", kind="pacs", addresses="192.168.10.5; 2001:db8::5",
-               hostnames="pacs.clinic.local", mac="00:1b:63:84:45:e6", site="Lyon", zone="radiology",
-               owner="Dr Martin", criticality="critical", holds_patient_data=True, exposure="vpn",
-               expected_services="4242/tcp dicom; 443/tcp https", ae_titles="PACS_RADIO; STORE SCP",
-               software="cpe:2.3:a:orthanc-server:orthanc:1.12.1", tags="dicom imaging",
-               audit_interval="36h", notes='Line one, with "quotes";\nline two')
-    make_asset(session, name="Échographe", kind="modality", addresses="10.3.0.1", site="Hôpital Nord")
+    make_asset(
+        session,
+        name="PACS radiologie",
+        kind="pacs",
+        addresses="192.168.10.5; 2001:db8::5",
+        hostnames="pacs.clinic.local",
+        mac="00:1b:63:84:45:e6",
+        site="Lyon",
+        zone="radiology",
+        owner="Dr Martin",
+        criticality="critical",
+        holds_patient_data=True,
+        exposure="vpn",
+        expected_services="4242/tcp dicom; 443/tcp https",
+        ae_titles="PACS_RADIO; STORE SCP",
+        software="cpe:2.3:a:orthanc-server:orthanc:1.12.1",
+        tags="dicom imaging",
+        audit_interval="36h",
+        notes='Line one, with "quotes";\nline two',
+    )
+    make_asset(
+        session, name="Échographe", kind="modality", addresses="10.3.0.1", site="Hôpital Nord"
+    )
     old = make_asset(session, name="Old NAS", addresses="10.9.0.1")
     asset_service.archive_asset(session=session, asset_id=old.id, actor="tests")
 
@@ -326,10 +409,15 @@ def test_csv_export(client, session, stocked):
     response = client.get("/assets/export.csv")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
-    assert re.fullmatch(r'attachment; filename="vigie-assets-\d{8}\.csv"', response.headers["Content-Disposition"])
+    assert re.fullmatch(
+        r'attachment; filename="vigie-assets-\d{8}\.csv"', response.headers["Content-Disposition"]
+    )
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert list(rows[0]) == list(COLUMNS)
-    assert sorted(r["name"] for r in rows) == ["PACS radiologie", "Échographe"]  # not the archived one
+    assert sorted(r["name"] for r in rows) == [
+        "PACS radiologie",
+        "Échographe",
+    ]  # not the archived one
     pacs = next(r for r in rows if r["name"] == "PACS radiologie")
     assert pacs["addresses"] == "192.168.10.5; 2001:db8::5"
     assert pacs["holds_patient_data"] == "yes" and pacs["audit_interval"] == "36h"
@@ -342,7 +430,9 @@ def test_json_export(client, session, stocked):
     response = client.get("/assets/export.json")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json; charset=utf-8"
-    assert re.fullmatch(r'attachment; filename="vigie-assets-\d{8}\.json"', response.headers["Content-Disposition"])
+    assert re.fullmatch(
+        r'attachment; filename="vigie-assets-\d{8}\.json"', response.headers["Content-Disposition"]
+    )
     document = json.loads(response.get_data(as_text=True))
     assert document["format"] == "vigie-assets"
     by_name = {a["name"]: a for a in document["assets"]}

@@ -20,8 +20,13 @@ from tests.factories import PASSWORD, make_asset, make_user
 pytestmark = pytest.mark.usefixtures("fast_hashing")
 
 ROLES = ("viewer", "auditor", "admin")
-NEW_ASSET = {"name": "New PACS", "addresses": "10.20.0.1", "kind": "pacs", "criticality": "high",
-             "exposure": "internal"}
+NEW_ASSET = {
+    "name": "New PACS",
+    "addresses": "10.20.0.1",
+    "kind": "pacs",
+    "criticality": "high",
+    "exposure": "internal",
+}
 
 # (method, URL template, least role that may use it, form data). {asset}, {archived} and {user}
 # are filled in by the test; "viewer" pages are read-only.
@@ -70,8 +75,12 @@ def snapshot(engine) -> tuple:
 
 # --- roles ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("method", "url", "need", "data", "role"), MATRIX,
-                         ids=[f"{m} {u} as {r}" for m, u, _, _, r in MATRIX])
+
+@pytest.mark.parametrize(
+    ("method", "url", "need", "data", "role"),
+    MATRIX,
+    ids=[f"{m} {u} as {r}" for m, u, _, _, r in MATRIX],
+)
 def test_each_role_gets_exactly_its_rights(client, session, engine, method, url, need, data, role):
     asset = make_asset(session, name="PACS radiology")
     archived = make_asset(session, name="Old NAS")
@@ -90,7 +99,11 @@ def test_each_role_gets_exactly_its_rights(client, session, engine, method, url,
         response = client.submit(url, form, page="/account")
     body = response.get_data(as_text=True)  # also ends a streamed download (and its transaction)
 
-    allowed = {"viewer": 0, "auditor": 1, "admin": 2}[role] >= {"viewer": 0, "auditor": 1, "admin": 2}[need]
+    allowed = {"viewer": 0, "auditor": 1, "admin": 2}[role] >= {
+        "viewer": 0,
+        "auditor": 1,
+        "admin": 2,
+    }[need]
     if allowed:
         assert response.status_code in (200, 302), body[:500]
     else:
@@ -106,7 +119,11 @@ def test_readers_see_no_buttons_for_what_they_cannot_do(client, session, role):
     listing = client.get("/assets").get_data(as_text=True)
     page = client.get(f"/assets/{asset.id}").get_data(as_text=True)
     for html in (listing, page):
-        assert "/assets/new" not in html and "/assets/import" not in html and "/admin/users" not in html
+        assert (
+            "/assets/new" not in html
+            and "/assets/import" not in html
+            and "/admin/users" not in html
+        )
     assert f"/assets/{asset.id}/edit" not in page and f"/assets/{asset.id}/archive" not in page
     assert "/assets/export.csv" in listing  # reading includes exporting
 
@@ -122,15 +139,27 @@ def test_admin_sees_the_buttons(client, session):
 
 # --- headers and resources ------------------------------------------------------------------
 
+
 def main_pages(client: FormClient, session: Session) -> dict[str, str]:
     """Every main page as an admin sees it, plus the login page as a visitor sees it."""
     asset = make_asset(session, name="PACS radiology", tags="dicom")
     pages = {"/login": client.get("/login")}
     user = login_as(client, session, "admin")
-    for url in ["/assets", "/assets?archived=1", f"/assets/{asset.id}", "/assets/new",
-                f"/assets/{asset.id}/edit", f"/assets/{asset.id}/archive", "/assets/import",
-                "/admin/users", "/admin/users/new", f"/admin/users/{user.id}", "/account",
-                "/account/tokens", "/assets/999999"]:
+    for url in [
+        "/assets",
+        "/assets?archived=1",
+        f"/assets/{asset.id}",
+        "/assets/new",
+        f"/assets/{asset.id}/edit",
+        f"/assets/{asset.id}/archive",
+        "/assets/import",
+        "/admin/users",
+        "/admin/users/new",
+        f"/admin/users/{user.id}",
+        "/account",
+        "/account/tokens",
+        "/assets/999999",
+    ]:
         pages[url] = client.get(url)
     return pages
 
@@ -156,8 +185,10 @@ def test_downloads_are_not_cached_either(client, session):
         assert response.headers.get("X-Content-Type-Options") == "nosniff"
 
 
-EXTERNAL = re.compile(r"""(?:src|href|action|srcset|poster|formaction)\s*=\s*["']?\s*((?:[a-z][a-z0-9+.-]*:)?//[^"'\s>]*)""",
-                      re.IGNORECASE)
+EXTERNAL = re.compile(
+    r"""(?:src|href|action|srcset|poster|formaction)\s*=\s*["']?\s*((?:[a-z][a-z0-9+.-]*:)?//[^"'\s>]*)""",
+    re.IGNORECASE,
+)
 
 
 def test_no_page_loads_anything_from_another_site(client, session):
@@ -165,7 +196,9 @@ def test_no_page_loads_anything_from_another_site(client, session):
     for url, response in main_pages(client, session).items():
         html = response.get_data(as_text=True)
         assert "<html" in html, url
-        external = [m for m in EXTERNAL.findall(html) if urlsplit(m).hostname not in (None, "localhost")]
+        external = [
+            m for m in EXTERNAL.findall(html) if urlsplit(m).hostname not in (None, "localhost")
+        ]
         assert not external, (url, external)
         assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*https?:""", html, re.IGNORECASE), url
     css = client.get("/static/app.css").get_data(as_text=True)
@@ -175,10 +208,14 @@ def test_no_page_loads_anything_from_another_site(client, session):
 def test_the_scan_finds_an_external_reference():
     """The pattern above does catch the references it is meant to catch."""
     html = '<script src="https://cdn.example/x.js"></script><link href="//fonts.example/f.css">'
-    assert [urlsplit(m).hostname for m in EXTERNAL.findall(html)] == ["cdn.example", "fonts.example"]
+    assert [urlsplit(m).hostname for m in EXTERNAL.findall(html)] == [
+        "cdn.example",
+        "fonts.example",
+    ]
 
 
 # --- error pages ----------------------------------------------------------------------------
+
 
 def assert_friendly(response, status: int, message: str) -> None:
     html = response.get_data(as_text=True)
@@ -188,10 +225,19 @@ def assert_friendly(response, status: int, message: str) -> None:
     assert "Traceback" not in html and 'File "' not in html
 
 
-@pytest.mark.parametrize("url", ["/assets/999999", "/assets/0", "/assets/99999999999999999999",
-                                 "/assets/99999999999999999999/edit", "/admin/users/999999",
-                                 "/admin/users/99999999999999999999", "/assets/export.xml",
-                                 "/no/such/page"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/assets/999999",
+        "/assets/0",
+        "/assets/99999999999999999999",
+        "/assets/99999999999999999999/edit",
+        "/admin/users/999999",
+        "/admin/users/99999999999999999999",
+        "/assets/export.xml",
+        "/no/such/page",
+    ],
+)
 def test_not_found_page(client, session, url):
     login_as(client, session, "admin")
     assert_friendly(client.get(url), 404, "This page does not exist (or no longer does).")
@@ -201,8 +247,15 @@ def test_not_found_for_a_visitor_too(client):
     assert_friendly(client.get("/no/such/page"), 404, "This page does not exist")
 
 
-@pytest.mark.parametrize(("method", "url"), [("GET", "/logout"), ("POST", "/assets/export.csv"),
-                                             ("GET", "/assets/1/restore"), ("DELETE", "/assets")])
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("GET", "/logout"),
+        ("POST", "/assets/export.csv"),
+        ("GET", "/assets/1/restore"),
+        ("DELETE", "/assets"),
+    ],
+)
 def test_method_not_allowed_page(client, session, method, url):
     make_asset(session)
     login_as(client, session, "admin")
@@ -225,19 +278,25 @@ def test_upload_larger_than_the_limit_is_refused(engine, database_url, tmp_path)
     client = app.test_client()
     with Session(engine, expire_on_commit=False) as session:
         login_as(client, session, "admin")
-    rows = "".join(f"big-{n},10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}\n" for n in range(1, 70_000))
+    rows = "".join(
+        f"big-{n},10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}\n" for n in range(1, 70_000)
+    )
     content = ("name,addresses\n" + rows).encode()
     assert 1024 * 1024 < len(content) < 2 * 1024 * 1024
-    response = client.submit("/assets/import", {"file": (io.BytesIO(content), "big.csv")},
-                             page="/assets/import")
+    response = client.submit(
+        "/assets/import", {"file": (io.BytesIO(content), "big.csv")}, page="/assets/import"
+    )
     assert_friendly(response, 413, "The file is too large.")
     with Session(engine) as check:
         assert check.scalar(select(func.count()).select_from(Asset)) == 0
     uploads = tmp_path / "var" / "uploads"
     assert not uploads.exists() or not any(uploads.iterdir())
     # Under the limit, the same form works.
-    small = client.submit("/assets/import", {"file": (io.BytesIO(b"name\nsmall\n"), "small.csv")},
-                          page="/assets/import")
+    small = client.submit(
+        "/assets/import",
+        {"file": (io.BytesIO(b"name\nsmall\n"), "small.csv")},
+        page="/assets/import",
+    )
     assert small.status_code == 200
 
 
