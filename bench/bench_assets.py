@@ -105,7 +105,8 @@ SERVICES = {
     "nas": ["445/tcp smb", "2049/tcp nfs", "443/tcp https"],
 }
 CPES = {
-    "pacs": ["cpe:2.3:a:orthanc-server:orthanc:1.12.1", "cpe:2.3:a:dcm4che:dcm4chee-arc-light:5.31.0"],
+    "pacs": ["cpe:2.3:a:orthanc-server:orthanc:1.12.1",
+             "cpe:2.3:a:dcm4che:dcm4chee-arc-light:5.31.0"],
     "web-viewer": ["cpe:2.3:a:ohif:viewers:3.7.0"],
     "database": ["cpe:2.3:a:postgresql:postgresql:15.4", "cpe:2.3:a:microsoft:sql_server:2019"],
     "server": ["cpe:2.3:o:debian:debian_linux:12", "cpe:2.3:o:microsoft:windows_server_2019:-"],
@@ -137,7 +138,11 @@ def synthetic_asset(n: int, rng: random.Random) -> dict[str, str]:
     tags = rng.sample(TAGS, rng.choice([0, 1, 1, 2, 3]))
     if dicom and "dicom" not in tags:
         tags.append("dicom")
-    services = rng.sample(SERVICES[kind], rng.randint(1, len(SERVICES[kind]))) if kind in SERVICES else []
+    services = (
+        rng.sample(SERVICES[kind], rng.randint(1, len(SERVICES[kind]))) if kind in SERVICES else []
+    )
+    ae_title = f"{name.split('-')[0].upper()[:5]}_{code.upper()}_{n % 10000:04d}"
+    # (The order of the rng calls below is the data set: keep it.)
     return {
         "name": name,
         "addresses": "; ".join(addresses),
@@ -152,11 +157,16 @@ def synthetic_asset(n: int, rng: random.Random) -> dict[str, str]:
         "holds_patient_data": "yes" if kind in PATIENT_KINDS and rng.random() < 0.9 else "no",
         "exposure": rng.choices(["internal", "vpn", "public"], weights=[93, 6, 1])[0],
         "expected_services": "; ".join(services),
-        "ae_titles": f"{name.split('-')[0].upper()[:5]}_{code.upper()}_{n % 10000:04d}" if dicom else "",
-        "software": "; ".join(rng.sample(CPES[kind], 1)) if kind in CPES and rng.random() < 0.7 else "",
+        "ae_titles": ae_title if dicom else "",
+        "software": (
+            "; ".join(rng.sample(CPES[kind], 1)) if kind in CPES and rng.random() < 0.7 else ""
+        ),
         "tags": "; ".join(tags),
         "audit_interval": rng.choice(["", "", "", "", "24h", "3d"]),
-        "notes": f"Contrat de maintenance n°{rng.randint(1000, 9999)}.\nVoir le dossier." if rng.random() < 0.1 else "",
+        "notes": (
+            f"Contrat de maintenance n°{rng.randint(1000, 9999)}.\nVoir le dossier."
+            if rng.random() < 0.1 else ""
+        ),
     }
 
 
@@ -323,19 +333,43 @@ def time_page(client: Any, url: str, repeat: int) -> Timing:
 
 # --- the benchmark ---------------------------------------------------------------------------
 
+def maxrss_mb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
+
+
+def new_assets_csv(start: int, count: int, seed: int, prefix: str) -> bytes:
+    """New assets for the imports into the full database, beyond the first ones' addresses."""
+    rows = synthetic_assets(start, count, seed)
+    for row in rows:
+        row["name"] = prefix + row["name"]
+    return to_csv(rows)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     report = Report()
     seed = args.seed
     n_import = args.import_rows
-    print(f"Generating {args.assets:,} + {n_import:,} synthetic assets…", flush=True)
+    print(f"Generating {max(args.assets, n_import):,} synthetic assets…", flush=True)
     first = synthetic_assets(0, max(args.assets, n_import), seed)
-    # New assets for the imports into the full database, their addresses beyond the first ones'.
-    extra = synthetic_assets(2_500_000, n_import, seed)
-    traced = synthetic_assets(3_000_000, n_import, seed)
-    for rows, prefix in ((extra, "new-"), (traced, "traced-")):
-        for row in rows:
-            row["name"] = prefix + row["name"]
-    first_csv = to_csv(first[:n_import])
+    total = len(first)
+    # A few archived assets, as in real life: the lists must skip them.
+    archived = set(range(7, total, 200))
+    live = [row for i, row in enumerate(first) if i not in archived]
+    middle = max(1, -(-len(live) // 50) // 2)  # 50 rows a page (web.page_size)
+    address = _split(live[len(live) // 3]["addresses"])[0]
+    # (label, URL, how many assets a correct page reports)
+    pages: list[tuple[str, str, int]] = [
+        ("list, first page", "/assets", len(live)),
+        (f"list, page {middle}", f"/assets?page={middle}", len(live)),
+        ("list, criticality desc", "/assets?sort=criticality&dir=desc", len(live)),
+        ("search name 'mammo'", "/assets?q=mammo", expected_matches(live, word="mammo")),
+        (f"search address {address}", f"/assets?q={address}", expected_matches(live, word=address)),
+        ("filter tag 'dicom'", "/assets?tag=dicom", expected_matches(live, tag="dicom")),
+        ("filter zone+kind", "/assets?zone=Imagerie&kind=modality",
+         expected_matches(live, zone="Imagerie", kind="modality")),
+    ]
+    archived_names = [first[i]["name"] for i in sorted(archived)]
+    del live
 
     with fresh_database(args.backend, args.pg_url, args.keep) as url:
         engine = make_engine(url)
@@ -348,27 +382,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             policy=LoginPolicy())
 
             print(f"Import of {n_import:,} CSV rows into the empty database…", flush=True)
-            done = measured(lambda: import_csv(engine, first_csv), trace_memory=False)
+            content = to_csv(first[:n_import])
+            done = measured(lambda: import_csv(engine, content), trace_memory=False)
             assert done.value.created == n_import, done.value
             report.imports["empty"] = (n_import, done)
 
-            rest = first[n_import:]
-            print(f"Filling up to {len(first):,} assets…", flush=True)
+            print(f"Filling up to {total:,} assets…", flush=True)
             started = time.perf_counter()
-            for start in range(0, len(rest), args.chunk):
-                import_csv(engine, to_csv(rest[start:start + args.chunk]))
-            # A few archived assets, as in real life: the lists must skip them.
-            archived = set(range(7, len(first), 200))
+            for start in range(n_import, total, args.chunk):
+                import_csv(engine, to_csv(first[start:start + args.chunk]))
+            del first
             with session_scope(engine) as session:
-                for index in archived:
-                    asset = asset_service.find_live_asset(session=session, name=first[index]["name"])
+                for name in archived_names:
+                    asset = asset_service.find_live_asset(session=session, name=name)
                     assert asset is not None and asset.id is not None
                     asset_service.archive_asset(session=session, asset_id=asset.id, actor="bench")
             analyze(engine)
             report.other["fill_seconds"] = time.perf_counter() - started
-            live = [row for i, row in enumerate(first) if i not in archived]
-            report.other["assets_live"] = len(live)
-            report.other["assets_archived"] = len(archived)
+            report.other["assets_live"] = total - len(archived_names)
+            report.other["maxrss_mb"] = {"filled": maxrss_mb()}
 
             app = create_app(settings=load_settings(
                 {
@@ -381,22 +413,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ), engine=engine)
             client = app.test_client()
             login(client)
-
-            per_page = 50
-            middle = max(1, -(-len(live) // per_page) // 2)
-            probe = live[len(live) // 3]
-            address = _split(probe["addresses"])[0]
-            pages: list[tuple[str, str, int]] = [
-                ("list, first page", "/assets", len(live)),
-                (f"list, page {middle}", f"/assets?page={middle}", len(live)),
-                ("list, criticality desc", "/assets?sort=criticality&dir=desc", len(live)),
-                ("search name 'mammo'", "/assets?q=mammo", expected_matches(live, word="mammo")),
-                (f"search address {address}", f"/assets?q={address}",
-                 expected_matches(live, word=address)),
-                ("filter tag 'dicom'", "/assets?tag=dicom", expected_matches(live, tag="dicom")),
-                ("filter zone+kind", "/assets?zone=Imagerie&kind=modality",
-                 expected_matches(live, zone="Imagerie", kind="modality")),
-            ]
             print(f"Pages, {args.repeat} timed requests each…", flush=True)
             for label, page_url, expected in pages:
                 timing = time_page(client, page_url, args.repeat)
@@ -404,6 +420,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     f"{label}: the page shows {timing.results} assets, expected {expected}"
                 )
                 report.pages[label] = timing
+            report.other["maxrss_mb"]["pages"] = maxrss_mb()
 
             print("CSV export of the live assets…", flush=True)
 
@@ -413,32 +430,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 return len(response.get_data())
 
             exported = measured(export, trace_memory=False)
-            report.other["export"] = {"rows": len(live), "seconds": exported.seconds,
-                                      "bytes": exported.value}
+            report.other["export"] = {"rows": report.other["assets_live"],
+                                      "seconds": exported.seconds, "bytes": exported.value}
+            report.other["maxrss_mb"]["export"] = maxrss_mb()
 
-            print(f"Import of {n_import:,} new assets into the {len(first):,}-asset database…",
+            print(f"Import of {n_import:,} new assets into the {total:,}-asset database…",
                   flush=True)
-            content = to_csv(extra)
+            content = new_assets_csv(2_500_000, n_import, seed, "new-")
             done = measured(lambda: import_csv(engine, content), trace_memory=False)
             assert done.value.created == n_import, done.value
             report.imports["existing"] = (n_import, done)
+            report.other["maxrss_mb"]["imports"] = maxrss_mb()
 
             if not args.no_tracemalloc:
-                # tracemalloc slows allocation-heavy code two- to threefold: the peak comes from
+                # tracemalloc slows allocation-heavy code several times over: the peak comes from
                 # a third import of the same size, not from the timed ones.
                 print(f"Import of {n_import:,} more, under tracemalloc…", flush=True)
-                content = to_csv(traced)
+                content = new_assets_csv(3_000_000, n_import, seed, "traced-")
                 done = measured(lambda: import_csv(engine, content), trace_memory=True)
                 assert done.value.created == n_import, done.value
                 report.imports["traced"] = (n_import, done)
         finally:
             engine.dispose()
 
-    return summarise(args, report, len(first))
+    return summarise(args, report, total)
 
 
 def summarise(args: argparse.Namespace, report: Report, total: int) -> dict[str, Any]:
-    maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     pages = {
         label: {"url": t.url, "results": t.results, "median_ms": round(t.median, 1),
                 "p90_ms": round(t.p90, 1), "min_ms": round(min(t.samples_ms), 1)}
@@ -471,9 +489,11 @@ def summarise(args: argparse.Namespace, report: Report, total: int) -> dict[str,
                        "megabytes": round(export["bytes"] / 2**20, 1)},
         "fill_seconds": round(report.other["fill_seconds"], 1),
         "memory": {
-            "import_tracemalloc_peak_mb": round(traced[1].peak_bytes / 2**20, 1) if traced else None,
+            "import_tracemalloc_peak_mb":
+                round(traced[1].peak_bytes / 2**20, 1) if traced else None,
             "import_traced_seconds": round(traced[1].seconds, 2) if traced else None,
-            "process_maxrss_mb": round(maxrss_mb),
+            # Peak resident memory of the whole process after each step (traced import last).
+            "process_maxrss_mb": {**report.other["maxrss_mb"], "end": maxrss_mb()},
         },
         "targets": {
             "page_median_ms": TARGET_PAGE_MS,
@@ -494,13 +514,15 @@ def print_table(result: dict[str, Any]) -> None:
     print(f"{'page':<36} {'results':>8} {'median ms':>10} {'p90 ms':>8}")
     for label, page in result["pages"].items():
         flag = "" if page["median_ms"] < TARGET_PAGE_MS else "  > target"
-        print(f"{label:<36} {page['results']:>8,} {page['median_ms']:>10.1f} {page['p90_ms']:>8.1f}{flag}")
+        print(f"{label:<36} {page['results']:>8,} {page['median_ms']:>10.1f} "
+              f"{page['p90_ms']:>8.1f}{flag}")
     print()
     print(f"{'CSV':<36} {'rows':>8} {'seconds':>10} {'rows/s':>8}")
     names = {"empty": "import into the empty database",
              "existing": f"import into {result['assets']:,} assets"}
     for where, imp in result["import"].items():
-        print(f"{names[where]:<36} {imp['rows']:>8,} {imp['seconds']:>10.2f} {imp['rows_per_second']:>8,}")
+        print(f"{names[where]:<36} {imp['rows']:>8,} {imp['seconds']:>10.2f} "
+              f"{imp['rows_per_second']:>8,}")
     export = result["export_csv"]
     print(f"{'export (web, ' + str(export['megabytes']) + ' MB)':<36} {export['rows']:>8,} "
           f"{export['seconds']:>10.2f} {round(export['rows'] / export['seconds']):>8,}")
@@ -510,11 +532,13 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"memory: tracemalloc peak during a {result['import']['empty']['rows']:,}-row import "
               f"{memory['import_tracemalloc_peak_mb']} MB (that import, traced: "
               f"{memory['import_traced_seconds']} s)")
-    print(f"memory: process peak RSS {memory['process_maxrss_mb']} MB; "
-          f"fill of the database: {result['fill_seconds']} s")
+    steps = ", ".join(f"{step} {mb}" for step, mb in memory["process_maxrss_mb"].items())
+    print(f"memory: process peak RSS (MB) after each step: {steps}")
+    print(f"fill of the database (untimed): {result['fill_seconds']} s")
     targets = result["targets"]
     print(f"targets: page median < {TARGET_PAGE_MS:.0f} ms "
-          f"{'met' if targets['pages_met'] else 'MISSED'} (worst {targets['worst_page_median_ms']} ms); "
+          f"{'met' if targets['pages_met'] else 'MISSED'} "
+          f"(worst {targets['worst_page_median_ms']} ms); "
           f"import < {TARGET_IMPORT_S:.0f} s per 50k rows "
           f"{'met' if targets['import_met'] else 'MISSED'} "
           f"(worst {targets['worst_import_seconds_per_50k']} s)")
@@ -529,7 +553,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=20, help="timed requests per page")
     parser.add_argument("--chunk", type=int, default=10_000, help="rows per import while filling")
     parser.add_argument("--seed", type=int, default=2, help="seed of the synthetic data")
-    parser.add_argument("--pg-url", default=os.environ.get("INVENTORY_BENCH_POSTGRES_URL", PG_ADMIN_URL),
+    parser.add_argument("--pg-url",
+                        default=os.environ.get("INVENTORY_BENCH_POSTGRES_URL", PG_ADMIN_URL),
                         help="PostgreSQL database used to create and drop the bench database")
     parser.add_argument("--no-tracemalloc", action="store_true",
                         help="skip the extra import run under tracemalloc (peak memory)")

@@ -326,7 +326,7 @@ def assets_export(ctx: Context, fmt: str, output: Path | None) -> None:
     with ctx.session() as session:
         chunks = transfer.export_csv if fmt == "csv" else transfer.export_json
         if output is None:
-            out = click.get_text_stream("stdout")
+            out = sys.stdout  # click.get_text_stream is deprecated (Click 8.5) and untyped
             for chunk in chunks(live_assets(session=session)):
                 out.write(chunk)
             out.flush()

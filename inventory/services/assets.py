@@ -244,16 +244,21 @@ def create_assets(
         # New assets are live and a live name is unique, so their names give their ids (RETURNING
         # in parameter order makes SQLAlchemy insert SQLite rows one at a time).
         keys = [data.name.lower() for data in chunk]
-        found = dict(session.execute(  # type: ignore[call-overload]
-            select(Asset.name_key, Asset.id).where(
+        by_key: dict[str, int] = dict(session.execute(
+            select(Asset.name_key, Asset.id).where(  # type: ignore[call-overload]
                 Asset.name_key.in_(keys), Asset.archived_at.is_(None)  # type: ignore[attr-defined,union-attr]
             )
         ).all())
-        new_ids = [found[key] for key in keys]
+        new_ids = [by_key[key] for key in keys]
         pairs = list(zip(new_ids, chunk, strict=True))
-        addresses = [{"asset_id": asset_id, "address": address, "position": position}
-                     for asset_id, data in pairs for position, address in enumerate(data.addresses)]
-        tags = [{"asset_id": asset_id, "tag": tag} for asset_id, data in pairs for tag in sorted(data.tags)]
+        addresses = [
+            {"asset_id": asset_id, "address": address, "position": position}
+            for asset_id, data in pairs
+            for position, address in enumerate(data.addresses)
+        ]
+        tags = [
+            {"asset_id": asset_id, "tag": tag} for asset_id, data in pairs for tag in sorted(data.tags)
+        ]
         if addresses:
             session.execute(insert(AssetAddress), addresses)
         if tags:
@@ -426,7 +431,7 @@ def _filtered(query: AssetQuery, *columns: Any) -> Any:
     # SQLite takes "archived_at IS NULL" for a selective use of the live-name index and fetches
     # the live rows one by one through it, five times slower than a plain scan at 100,000
     # assets; written as a comparison, the condition no longer matches that index.
-    return statement.where(Asset.archived_at.is_(None) == true())  # type: ignore[union-attr]
+    return statement.where(Asset.archived_at.is_(None) == true())  # type: ignore[union-attr,arg-type]
 
 
 def list_assets(*, session: Session, query: AssetQuery) -> Page:
