@@ -74,6 +74,7 @@ class WebSettings(_Section):
     port: int = Field(8080, ge=1, le=65535)
     secret_key: str = ""
     secure_cookies: bool = False
+    trusted_proxies: int = Field(0, ge=0, le=5)
     session_minutes: int = Field(480, ge=1)
     page_size: int = Field(50, ge=5, le=500)
     max_upload_mb: int = Field(50, ge=1)

@@ -171,7 +171,11 @@ def parse_mac(value: str | None) -> str:
     text = _text(value).strip()
     if not text:
         return ""
+    # netaddr pads short groups ("00:1b:63" -> 00:00:00:1b:00:63): insist on all 12 hex digits.
+    digits = re.sub(r"[\s:.-]", "", text)
     try:
+        if len(digits) != 12 or not all(ch in "0123456789abcdefABCDEF" for ch in digits):
+            raise ValueError(text)
         mac = netaddr.EUI(text, version=48)
     except (netaddr.AddrFormatError, ValueError, TypeError):
         raise FieldError(

@@ -63,6 +63,8 @@ def postgres_url() -> Iterator[str]:
 def _truncate(engine: Engine) -> None:
     tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
     with engine.begin() as connection:
+        # A connection leaked by the previous test would make TRUNCATE wait forever: fail instead.
+        connection.execute(text("SET LOCAL lock_timeout = '20s'"))
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 

@@ -231,11 +231,6 @@ def test_validation_error_next_to_the_field_and_nothing_written(
         assert value.split("\n")[0] in text_of(response)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="validators.parse_mac turns the truncated 00:1b:63 into 00:00:00:1b:00:63 (netaddr's "
-    "three-group notation); owned by the validators engineer",
-)
 def test_a_truncated_mac_is_refused(client, session, engine):
     login_admin(client, session)
     response = client.submit("/assets/new", {**FULL, "mac": "00:1b:63"})

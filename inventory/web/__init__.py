@@ -92,6 +92,11 @@ def init_web(app: Flask, settings: Settings) -> None:
         BABEL_TRANSLATION_DIRECTORIES=str(app.root_path + "/translations"),
         TEMPLATES_AUTO_RELOAD=settings.general.environment == "development",
     )
+    if settings.web.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.web.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
     login_manager.init_app(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -208,7 +209,10 @@ def import_assets() -> Any:
     token = ""
     if not plan.problems:
         token = secrets.token_urlsafe(16)
-        (_upload_dir() / f"{token}.upload").write_bytes(content)
+        # The pending file is inventory data: readable by Vigie's own user only.
+        fd = os.open(_upload_dir() / f"{token}.upload", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
         session["import"] = {"token": token, "format": fmt, "filename": upload.filename or ""}
     return render_template(
         "assets/import.html",
