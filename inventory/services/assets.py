@@ -235,21 +235,16 @@ def create_assets(
     for start in range(0, len(items), batch):
         chunk = items[start:start + batch]
         now = utcnow()
-        session.execute(
-            # render_nulls: one executemany for the chunk, not one per run of rows with the same
-            # unset fields.
-            insert(Asset).execution_options(render_nulls=True),
-            [{**_columns(data), "created_at": now, "updated_at": now} for data in chunk],
-        )
-        # New assets are live and a live name is unique, so their names give their ids (RETURNING
-        # in parameter order makes SQLAlchemy insert SQLite rows one at a time).
-        keys = [data.name.lower() for data in chunk]
+        # The new rows' ids come back in no set order (asking for the order makes SQLAlchemy
+        # insert SQLite rows one at a time); new assets are live, so their unique names tell
+        # which is which. render_nulls: one batch for the chunk, not one per run of rows with
+        # the same unset fields.
+        statement = insert(Asset).returning(Asset.name_key, Asset.id)  # type: ignore[call-overload]
         by_key: dict[str, int] = dict(session.execute(
-            select(Asset.name_key, Asset.id).where(  # type: ignore[call-overload]
-                Asset.name_key.in_(keys), Asset.archived_at.is_(None)  # type: ignore[attr-defined,union-attr]
-            )
+            statement.execution_options(render_nulls=True),
+            [{**_columns(data), "created_at": now, "updated_at": now} for data in chunk],
         ).all())
-        new_ids = [by_key[key] for key in keys]
+        new_ids = [by_key[data.name.lower()] for data in chunk]
         pairs = list(zip(new_ids, chunk, strict=True))
         addresses = [
             {"asset_id": asset_id, "address": address, "position": position}
@@ -257,7 +252,9 @@ def create_assets(
             for position, address in enumerate(data.addresses)
         ]
         tags = [
-            {"asset_id": asset_id, "tag": tag} for asset_id, data in pairs for tag in sorted(data.tags)
+            {"asset_id": asset_id, "tag": tag}
+            for asset_id, data in pairs
+            for tag in sorted(data.tags)
         ]
         if addresses:
             session.execute(insert(AssetAddress), addresses)
@@ -431,7 +428,8 @@ def _filtered(query: AssetQuery, *columns: Any) -> Any:
     # SQLite takes "archived_at IS NULL" for a selective use of the live-name index and fetches
     # the live rows one by one through it, five times slower than a plain scan at 100,000
     # assets; written as a comparison, the condition no longer matches that index.
-    return statement.where(Asset.archived_at.is_(None) == true())  # type: ignore[union-attr,arg-type]
+    live = Asset.archived_at.is_(None) == true()  # type: ignore[union-attr]
+    return statement.where(live)  # type: ignore[arg-type]
 
 
 def list_assets(*, session: Session, query: AssetQuery) -> Page:

@@ -237,7 +237,7 @@ def plan_import(*, session: Session, content: bytes, fmt: str) -> ImportPlan:
     return ImportPlan(rows=rows, problems=problems)
 
 
-def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
+def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
@@ -275,7 +275,14 @@ def apply_import(*, session: Session, plan: ImportPlan, actor: str, source: str 
     try:
         # Addresses may move between assets of the same file: free them all first.
         moving = [asset_id for _, _, asset_id in plan.rows if asset_id is not None]
-        current = {asset_id: session.get(Asset, asset_id) for asset_id in moving}
+        # 500 assets a query, their addresses and tags with them (not three queries per asset).
+        current = {
+            asset.id: asset
+            for chunk in _chunks(moving)
+            for asset in session.scalars(
+                select(Asset).where(Asset.id.in_(chunk))  # type: ignore[union-attr]
+            )
+        }
         before = {asset_id: asset_service.data_to_record(asset_service.asset_to_data(a))
                   for asset_id, a in current.items() if a is not None}
         new: list[AssetData] = []
