@@ -166,15 +166,24 @@ def parse_addresses(value: str | Iterable[str] | None) -> list[netaddr.IPAddress
     return _unique([parse_address(item) for item in _items(value, LIST_SEPARATORS)], "address")
 
 
+_MAC_NOTATION = re.compile(
+    r"^(?:[0-9a-f]{1,2}([:-])[0-9a-f]{1,2}(?:\1[0-9a-f]{1,2}){4}"  # 00:1b:63:84:45:e6, 0-1b-...
+    r"|[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}"  # 001b.6384.45e6 (Cisco)
+    r"|[0-9a-f]{6}[:-][0-9a-f]{6}"  # 001b63:8445e6
+    r"|[0-9a-f]{12})$",  # 001b638445e6
+    re.IGNORECASE,
+)
+
+
 def parse_mac(value: str | None) -> str:
     """A MAC address in any common notation, stored as 00:1b:63:84:45:e6 (empty is allowed)."""
     text = _text(value).strip()
     if not text:
         return ""
-    # netaddr pads short groups ("00:1b:63" -> 00:00:00:1b:00:63): insist on all 12 hex digits.
-    digits = re.sub(r"[\s:.-]", "", text)
+    # netaddr also reads partial forms ("00:1b:63" -> 00:00:00:1b:00:63): accept only the
+    # complete notations, then let netaddr parse them.
     try:
-        if len(digits) != 12 or not all(ch in "0123456789abcdefABCDEF" for ch in digits):
+        if not _MAC_NOTATION.match(text):
             raise ValueError(text)
         mac = netaddr.EUI(text, version=48)
     except (netaddr.AddrFormatError, ValueError, TypeError):

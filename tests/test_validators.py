@@ -581,3 +581,8 @@ def test_validate_asset_defaults():
 def test_name_whose_lower_case_key_would_not_fit():
     assert v.parse_name("İ" * 100) == "İ" * 100
     assert "at most 200" in error_of(v.parse_name, "İ" * 101)  # lowered, it is 202 characters
+
+
+@pytest.mark.parametrize("text", ["00:1b:63", "00:1b:63:84:45", "001b.6384", "00:1b:63:84:45:e6:77", "001b63"])
+def test_partial_mac_is_refused_not_padded(text):
+    assert "not a MAC address" in error_of(v.parse_mac, text)
