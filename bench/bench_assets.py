@@ -75,8 +75,17 @@ SITES = [  # (name, code, DNS suffix)
     ("Vénissieux", "ven", "venissieux.clinique.local"),
     ("Caluire", "cal", "caluire.clinique.local"),
 ]
-ZONES = ["Imagerie", "Bloc", "Urgences", "Administration", "Laboratoire", "Serveurs", "DMZ",
-         "Consultations", ""]
+ZONES = [
+    "Imagerie",
+    "Bloc",
+    "Urgences",
+    "Administration",
+    "Laboratoire",
+    "Serveurs",
+    "DMZ",
+    "Consultations",
+    "",
+]
 KINDS = {  # kind: (weight, name prefixes, criticality weights low/medium/high/critical)
     "workstation": (34, ["PC", "Poste"], (5, 4, 1, 0)),
     "viewer-workstation": (10, ["Console", "Visu"], (1, 4, 4, 1)),
@@ -90,10 +99,34 @@ KINDS = {  # kind: (weight, name prefixes, criticality weights low/medium/high/c
     "other": (16, ["Imprimante", "Badgeuse", "Onduleur", "Borne"], (6, 3, 1, 0)),
 }
 CRITICALITIES = ["low", "medium", "high", "critical"]
-TAGS = ["dicom", "hl7", "windows", "linux", "legacy", "biomed", "prod", "test", "backup", "vpn",
-        "maintenance-ext", "rgpd", "hds", "win7", "esxi", "wifi", "astreinte"]
-OWNERS = ["DSI", "Service biomédical", "Radiologie", "Laboratoire", "Prestataire Agfa",
-          "Prestataire GE", ""]
+TAGS = [
+    "dicom",
+    "hl7",
+    "windows",
+    "linux",
+    "legacy",
+    "biomed",
+    "prod",
+    "test",
+    "backup",
+    "vpn",
+    "maintenance-ext",
+    "rgpd",
+    "hds",
+    "win7",
+    "esxi",
+    "wifi",
+    "astreinte",
+]
+OWNERS = [
+    "DSI",
+    "Service biomédical",
+    "Radiologie",
+    "Laboratoire",
+    "Prestataire Agfa",
+    "Prestataire GE",
+    "",
+]
 SERVICES = {
     "modality": ["104/tcp dicom", "22/tcp ssh", "3389/tcp rdp"],
     "pacs": ["104/tcp dicom", "4242/tcp dicom", "443/tcp https", "8042/tcp http"],
@@ -105,8 +138,10 @@ SERVICES = {
     "nas": ["445/tcp smb", "2049/tcp nfs", "443/tcp https"],
 }
 CPES = {
-    "pacs": ["cpe:2.3:a:orthanc-server:orthanc:1.12.1",
-             "cpe:2.3:a:dcm4che:dcm4chee-arc-light:5.31.0"],
+    "pacs": [
+        "cpe:2.3:a:orthanc-server:orthanc:1.12.1",
+        "cpe:2.3:a:dcm4che:dcm4chee-arc-light:5.31.0",
+    ],
     "web-viewer": ["cpe:2.3:a:ohif:viewers:3.7.0"],
     "database": ["cpe:2.3:a:postgresql:postgresql:15.4", "cpe:2.3:a:microsoft:sql_server:2019"],
     "server": ["cpe:2.3:o:debian:debian_linux:12", "cpe:2.3:o:microsoft:windows_server_2019:-"],
@@ -148,7 +183,8 @@ def synthetic_asset(n: int, rng: random.Random) -> dict[str, str]:
         "addresses": "; ".join(addresses),
         "hostnames": "; ".join(hostnames),
         "mac": ":".join(f"{b:02x}" for b in (0, 0x1B, 0x63, n >> 16 & 255, n >> 8 & 255, n & 255))
-        if rng.random() < 0.4 else "",
+        if rng.random() < 0.4
+        else "",
         "kind": kind,
         "site": site,
         "zone": zone,
@@ -165,7 +201,8 @@ def synthetic_asset(n: int, rng: random.Random) -> dict[str, str]:
         "audit_interval": rng.choice(["", "", "", "", "24h", "3d"]),
         "notes": (
             f"Contrat de maintenance n°{rng.randint(1000, 9999)}.\nVoir le dossier."
-            if rng.random() < 0.1 else ""
+            if rng.random() < 0.1
+            else ""
         ),
     }
 
@@ -187,15 +224,22 @@ def _split(value: str) -> list[str]:
     return [item for item in value.split("; ") if item]
 
 
-def expected_matches(rows: list[dict[str, str]], *, word: str = "", tag: str = "", zone: str = "",
-                     kind: str = "") -> int:
+def expected_matches(
+    rows: list[dict[str, str]], *, word: str = "", tag: str = "", zone: str = "", kind: str = ""
+) -> int:
     """The count a correct search must find, worked out from the generated rows themselves."""
     word = word.lower()
     found = 0
     for row in rows:
         if word:
-            fields = [row["name"], row["mac"], *_split(row["addresses"]), *_split(row["hostnames"]),
-                      *_split(row["tags"]), *_split(row["ae_titles"])]
+            fields = [
+                row["name"],
+                row["mac"],
+                *_split(row["addresses"]),
+                *_split(row["hostnames"]),
+                *_split(row["tags"]),
+                *_split(row["ae_titles"]),
+            ]
             if not any(word in f.lower() for f in fields):
                 continue
         if tag and tag not in _split(row["tags"]):
@@ -207,6 +251,7 @@ def expected_matches(rows: list[dict[str, str]], *, word: str = "", tag: str = "
 
 
 # --- databases -------------------------------------------------------------------------------
+
 
 @contextmanager
 def fresh_database(backend: str, pg_admin_url: str, keep: bool) -> Iterator[str]:
@@ -250,6 +295,7 @@ def analyze(engine: Engine) -> None:
 
 
 # --- measuring -------------------------------------------------------------------------------
+
 
 @dataclass
 class Timing:
@@ -298,16 +344,18 @@ def measured(fn: Callable[[], T], *, trace_memory: bool) -> Run:
 
 def import_csv(engine: Engine, content: bytes) -> transfer.ImportResult:
     with session_scope(engine) as session:
-        return transfer.import_assets(session=session, content=content, fmt="csv", actor="bench",
-                                      source="bench")
+        return transfer.import_assets(
+            session=session, content=content, fmt="csv", actor="bench", source="bench"
+        )
 
 
 def login(client: Any) -> None:
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
     assert token, "no CSRF token on /login"
-    response = client.post("/login", data={"csrf_token": token.group(1), "username": ADMIN,
-                                           "password": PASSWORD})
+    response = client.post(
+        "/login", data={"csrf_token": token.group(1), "username": ADMIN, "password": PASSWORD}
+    )
     assert response.status_code == 302, f"login failed: {response.status_code}"
 
 
@@ -333,6 +381,7 @@ def time_page(client: Any, url: str, repeat: int) -> Timing:
 
 
 # --- the benchmark ---------------------------------------------------------------------------
+
 
 def maxrss_mb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
@@ -366,8 +415,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ("search name 'mammo'", "/assets?q=mammo", expected_matches(live, word="mammo")),
         (f"search address {address}", f"/assets?q={address}", expected_matches(live, word=address)),
         ("filter tag 'dicom'", "/assets?tag=dicom", expected_matches(live, tag="dicom")),
-        ("filter zone+kind", "/assets?zone=Imagerie&kind=modality",
-         expected_matches(live, zone="Imagerie", kind="modality")),
+        (
+            "filter zone+kind",
+            "/assets?zone=Imagerie&kind=modality",
+            expected_matches(live, zone="Imagerie", kind="modality"),
+        ),
     ]
     archived_names = [first[i]["name"] for i in sorted(archived)]
     del live
@@ -379,8 +431,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             # before its migration exists; `inventory init` builds the same schema with Alembic.
             SQLModel.metadata.create_all(engine)
             with session_scope(engine) as session:
-                create_user(session=session, username=ADMIN, role=Role.admin, password=PASSWORD,
-                            policy=LoginPolicy())
+                create_user(
+                    session=session,
+                    username=ADMIN,
+                    role=Role.admin,
+                    password=PASSWORD,
+                    policy=LoginPolicy(),
+                )
 
             print(f"Import of {n_import:,} CSV rows into the empty database…", flush=True)
             content = to_csv(first[:n_import])
@@ -392,7 +449,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             started = time.perf_counter()
             analyze(engine)
             for start in range(n_import, total, args.chunk):
-                import_csv(engine, to_csv(first[start:start + args.chunk]))
+                import_csv(engine, to_csv(first[start : start + args.chunk]))
                 analyze(engine)
             del first
             with session_scope(engine) as session:
@@ -405,15 +462,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             report.other["assets_live"] = total - len(archived_names)
             report.other["maxrss_mb"] = {"filled": maxrss_mb()}
 
-            app = create_app(settings=load_settings(
-                {
-                    "general": {"environment": "production", "var_dir": tempfile.gettempdir(),
-                                "timezone": "UTC"},
-                    "database": {"url": url},
-                    "web": {"secret_key": secrets.token_urlsafe(48)},
-                },
-                environ={},
-            ), engine=engine)
+            app = create_app(
+                settings=load_settings(
+                    {
+                        "general": {
+                            "environment": "production",
+                            "var_dir": tempfile.gettempdir(),
+                            "timezone": "UTC",
+                        },
+                        "database": {"url": url},
+                        "web": {"secret_key": secrets.token_urlsafe(48)},
+                    },
+                    environ={},
+                ),
+                engine=engine,
+            )
             client = app.test_client()
             login(client)
             print(f"Pages, {args.repeat} timed requests each…", flush=True)
@@ -433,12 +496,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 return len(response.get_data())
 
             exported = measured(export, trace_memory=False)
-            report.other["export"] = {"rows": report.other["assets_live"],
-                                      "seconds": exported.seconds, "bytes": exported.value}
+            report.other["export"] = {
+                "rows": report.other["assets_live"],
+                "seconds": exported.seconds,
+                "bytes": exported.value,
+            }
             report.other["maxrss_mb"]["export"] = maxrss_mb()
 
-            print(f"Import of {n_import:,} new assets into the {total:,}-asset database…",
-                  flush=True)
+            print(
+                f"Import of {n_import:,} new assets into the {total:,}-asset database…", flush=True
+            )
             content = new_assets_csv(2_500_000, n_import, seed, "new-")
             done = measured(lambda: import_csv(engine, content), trace_memory=False)
             assert done.value.created == n_import, done.value
@@ -461,14 +528,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def summarise(args: argparse.Namespace, report: Report, total: int) -> dict[str, Any]:
     pages = {
-        label: {"url": t.url, "results": t.results, "median_ms": round(t.median, 1),
-                "p90_ms": round(t.p90, 1), "min_ms": round(min(t.samples_ms), 1)}
+        label: {
+            "url": t.url,
+            "results": t.results,
+            "median_ms": round(t.median, 1),
+            "p90_ms": round(t.p90, 1),
+            "min_ms": round(min(t.samples_ms), 1),
+        }
         for label, t in report.pages.items()
     }
     imports = {
-        where: {"rows": rows, "seconds": round(r.seconds, 2),
-                "rows_per_second": round(rows / r.seconds)}
-        for where, (rows, r) in report.imports.items() if where != "traced"
+        where: {
+            "rows": rows,
+            "seconds": round(r.seconds, 2),
+            "rows_per_second": round(rows / r.seconds),
+        }
+        for where, (rows, r) in report.imports.items()
+        if where != "traced"
     }
     traced = report.imports.get("traced")
     export = report.other["export"]
@@ -479,21 +555,29 @@ def summarise(args: argparse.Namespace, report: Report, total: int) -> dict[str,
         "benchmark": "assets",
         "backend": args.backend,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "sqlalchemy": sqlalchemy.__version__,
-                    "cpus": os.cpu_count(), "platform": platform.platform(terse=True),
-                    # Other work on the machine skews the figures: compare runs with a low load.
-                    "load_average_1min_at_end": round(os.getloadavg()[0], 2)},
+        "machine": {
+            "python": platform.python_version(),
+            "sqlalchemy": sqlalchemy.__version__,
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(terse=True),
+            # Other work on the machine skews the figures: compare runs with a low load.
+            "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+        },
         "assets": total,
         "assets_live": report.other["assets_live"],
         "repeat": args.repeat,
         "pages": pages,
         "import": imports,
-        "export_csv": {"rows": export["rows"], "seconds": round(export["seconds"], 2),
-                       "megabytes": round(export["bytes"] / 2**20, 1)},
+        "export_csv": {
+            "rows": export["rows"],
+            "seconds": round(export["seconds"], 2),
+            "megabytes": round(export["bytes"] / 2**20, 1),
+        },
         "fill_seconds": round(report.other["fill_seconds"], 1),
         "memory": {
-            "import_tracemalloc_peak_mb":
-                round(traced[1].peak_bytes / 2**20, 1) if traced else None,
+            "import_tracemalloc_peak_mb": round(traced[1].peak_bytes / 2**20, 1)
+            if traced
+            else None,
             "import_traced_seconds": round(traced[1].seconds, 2) if traced else None,
             # Peak resident memory of the whole process after each step (traced import last).
             "process_maxrss_mb": {**report.other["maxrss_mb"], "end": maxrss_mb()},
@@ -512,55 +596,75 @@ def summarise(args: argparse.Namespace, report: Report, total: int) -> dict[str,
 
 def print_table(result: dict[str, Any]) -> None:
     print()
-    print(f"Vigie assets benchmark, {result['backend']}, {result['assets']:,} assets "
-          f"({result['assets_live']:,} live), {result['repeat']} requests per page")
+    print(
+        f"Vigie assets benchmark, {result['backend']}, {result['assets']:,} assets "
+        f"({result['assets_live']:,} live), {result['repeat']} requests per page"
+    )
     print(f"{'page':<36} {'results':>8} {'median ms':>10} {'p90 ms':>8}")
     for label, page in result["pages"].items():
         flag = "" if page["median_ms"] < TARGET_PAGE_MS else "  > target"
-        print(f"{label:<36} {page['results']:>8,} {page['median_ms']:>10.1f} "
-              f"{page['p90_ms']:>8.1f}{flag}")
+        print(
+            f"{label:<36} {page['results']:>8,} {page['median_ms']:>10.1f} "
+            f"{page['p90_ms']:>8.1f}{flag}"
+        )
     print()
     print(f"{'CSV':<36} {'rows':>8} {'seconds':>10} {'rows/s':>8}")
-    names = {"empty": "import into the empty database",
-             "existing": f"import into {result['assets']:,} assets"}
+    names = {
+        "empty": "import into the empty database",
+        "existing": f"import into {result['assets']:,} assets",
+    }
     for where, imp in result["import"].items():
-        print(f"{names[where]:<36} {imp['rows']:>8,} {imp['seconds']:>10.2f} "
-              f"{imp['rows_per_second']:>8,}")
+        print(
+            f"{names[where]:<36} {imp['rows']:>8,} {imp['seconds']:>10.2f} "
+            f"{imp['rows_per_second']:>8,}"
+        )
     export = result["export_csv"]
-    print(f"{'export (web, ' + str(export['megabytes']) + ' MB)':<36} {export['rows']:>8,} "
-          f"{export['seconds']:>10.2f} {round(export['rows'] / export['seconds']):>8,}")
+    print(
+        f"{'export (web, ' + str(export['megabytes']) + ' MB)':<36} {export['rows']:>8,} "
+        f"{export['seconds']:>10.2f} {round(export['rows'] / export['seconds']):>8,}"
+    )
     print()
     memory = result["memory"]
     if memory["import_tracemalloc_peak_mb"] is not None:
-        print(f"memory: tracemalloc peak during a {result['import']['empty']['rows']:,}-row import "
-              f"{memory['import_tracemalloc_peak_mb']} MB (that import, traced: "
-              f"{memory['import_traced_seconds']} s)")
+        print(
+            f"memory: tracemalloc peak during a {result['import']['empty']['rows']:,}-row import "
+            f"{memory['import_tracemalloc_peak_mb']} MB (that import, traced: "
+            f"{memory['import_traced_seconds']} s)"
+        )
     steps = ", ".join(f"{step} {mb}" for step, mb in memory["process_maxrss_mb"].items())
     print(f"memory: process peak RSS (MB) after each step: {steps}")
     print(f"fill of the database (untimed): {result['fill_seconds']} s")
     targets = result["targets"]
-    print(f"targets: page median < {TARGET_PAGE_MS:.0f} ms "
-          f"{'met' if targets['pages_met'] else 'MISSED'} "
-          f"(worst {targets['worst_page_median_ms']} ms); "
-          f"import < {TARGET_IMPORT_S:.0f} s per 50k rows "
-          f"{'met' if targets['import_met'] else 'MISSED'} "
-          f"(worst {targets['worst_import_seconds_per_50k']} s)")
+    print(
+        f"targets: page median < {TARGET_PAGE_MS:.0f} ms "
+        f"{'met' if targets['pages_met'] else 'MISSED'} "
+        f"(worst {targets['worst_page_median_ms']} ms); "
+        f"import < {TARGET_IMPORT_S:.0f} s per 50k rows "
+        f"{'met' if targets['import_met'] else 'MISSED'} "
+        f"(worst {targets['worst_import_seconds_per_50k']} s)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--assets", type=int, default=DEFAULT_ASSETS, help="inventory size")
-    parser.add_argument("--import-rows", type=int, default=DEFAULT_IMPORT_ROWS,
-                        help="rows of each timed CSV import")
+    parser.add_argument(
+        "--import-rows", type=int, default=DEFAULT_IMPORT_ROWS, help="rows of each timed CSV import"
+    )
     parser.add_argument("--repeat", type=int, default=20, help="timed requests per page")
     parser.add_argument("--chunk", type=int, default=10_000, help="rows per import while filling")
     parser.add_argument("--seed", type=int, default=2, help="seed of the synthetic data")
-    parser.add_argument("--pg-url",
-                        default=os.environ.get("INVENTORY_BENCH_POSTGRES_URL", PG_ADMIN_URL),
-                        help="PostgreSQL database used to create and drop the bench database")
-    parser.add_argument("--no-tracemalloc", action="store_true",
-                        help="skip the extra import run under tracemalloc (peak memory)")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("INVENTORY_BENCH_POSTGRES_URL", PG_ADMIN_URL),
+        help="PostgreSQL database used to create and drop the bench database",
+    )
+    parser.add_argument(
+        "--no-tracemalloc",
+        action="store_true",
+        help="skip the extra import run under tracemalloc (peak memory)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--output", type=Path, help="results JSON (default: bench/results/…)")
     args = parser.parse_args(argv)

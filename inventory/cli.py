@@ -63,9 +63,13 @@ class Context:
         try:
             current = schema_is_current(self.engine)
         except Exception as exc:  # noqa: BLE001 - any driver error means "cannot reach it"
-            raise click.ClickException(f"cannot open the database: {exc.__class__.__name__}: {exc}") from exc
+            raise click.ClickException(
+                f"cannot open the database: {exc.__class__.__name__}: {exc}"
+            ) from exc
         if not current:
-            raise click.ClickException("the database schema is missing or out of date: run `inventory init` first")
+            raise click.ClickException(
+                "the database schema is missing or out of date: run `inventory init` first"
+            )
 
 
 pass_context = click.make_pass_decorator(Context, ensure=True)
@@ -78,12 +82,20 @@ def _actor() -> str:
         return "cli"
 
 
+def _shown(params: dict[str, Any]) -> dict[str, Any]:
+    """Message parameters without the ones meant for links (the web shows those)."""
+    return {k: v for k, v in params.items() if k != "asset_id"}
+
+
 def _fail(exc: InventoryError) -> None:
     click.echo(f"error: {render(exc.message, exc.params) if exc.message else exc}", err=True)
     if isinstance(exc, InvalidInput):
         for name, messages in exc.fields.items():
             for message, params in messages:
-                click.echo(f"  {name}: {render(message, {k: v for k, v in params.items() if k != 'asset_id'})}", err=True)
+                click.echo(
+                    f"  {name}: {render(message, _shown(params))}",
+                    err=True,
+                )
     sys.exit(1)
 
 
@@ -95,6 +107,7 @@ def main() -> None:
 
 # --- init and serve -------------------------------------------------------------------------
 
+
 @main.command()
 @pass_context
 def init(ctx: Context) -> None:
@@ -105,7 +118,9 @@ def init(ctx: Context) -> None:
     try:
         upgrade_schema(ctx.engine)
     except Exception as exc:  # noqa: BLE001
-        raise click.ClickException(f"cannot create the schema: {exc.__class__.__name__}: {exc}") from exc
+        raise click.ClickException(
+            f"cannot create the schema: {exc.__class__.__name__}: {exc}"
+        ) from exc
     click.echo(f"Database ready: {ctx.engine.url.render_as_string(hide_password=True)}")
     password = os.environ.get("INVENTORY_ADMIN_PASSWORD") or None
     policy = LoginPolicy(min_password_length=ctx.settings.auth.min_password_length)
@@ -124,7 +139,9 @@ def init(ctx: Context) -> None:
     click.echo(f"  user name: {user.username}")
     if generated:
         click.echo(f"  password:  {generated}")
-        click.echo("This password is shown only once: write it down, then change it on your account page.")
+        click.echo(
+            "This password is shown only once: write it down, then change it on your account page."
+        )
     else:
         click.echo("  password:  the one in INVENTORY_ADMIN_PASSWORD")
 
@@ -132,10 +149,14 @@ def init(ctx: Context) -> None:
 @main.command()
 @click.option("--host", help="Address to listen on (default from config: 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default from config: 8080).")
-@click.option("--no-scheduler", is_flag=True, help="Serve the UI only; run `inventory scheduler` elsewhere.")
+@click.option(
+    "--no-scheduler", is_flag=True, help="Serve the UI only; run `inventory scheduler` elsewhere."
+)
 @click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
 @pass_context
-def serve(ctx: Context, host: str | None, port: int | None, no_scheduler: bool, threads: int) -> None:
+def serve(
+    ctx: Context, host: str | None, port: int | None, no_scheduler: bool, threads: int
+) -> None:
     """Serve the web UI and API (and the scheduler, once it exists, unless --no-scheduler)."""
     from waitress import serve as waitress_serve
 
@@ -146,12 +167,15 @@ def serve(ctx: Context, host: str | None, port: int | None, no_scheduler: bool, 
     port = port or ctx.settings.web.port
     app = create_app(settings=ctx.settings, engine=ctx.engine)
     if host not in {"127.0.0.1", "::1", "localhost"}:
-        click.echo(f"warning: listening on {host}: make sure only trusted networks can reach it", err=True)
+        click.echo(
+            f"warning: listening on {host}: make sure only trusted networks can reach it", err=True
+        )
     click.echo(f"Vigie is serving on http://{host}:{port}/ (Ctrl+C to stop)")
     waitress_serve(app, host=host, port=port, threads=threads, ident="Vigie", _quiet=True)
 
 
 # --- users ----------------------------------------------------------------------------------
+
 
 @main.group()
 def users() -> None:
@@ -172,8 +196,9 @@ def users_add(ctx: Context, name: str, role: str) -> None:
     policy = LoginPolicy(min_password_length=ctx.settings.auth.min_password_length)
     with ctx.session() as session:
         try:
-            user, generated = create_user(session=session, username=name, role=Role(role),
-                                          password=password, policy=policy)
+            user, generated = create_user(
+                session=session, username=name, role=Role(role), password=password, policy=policy
+            )
         except InvalidInput as exc:
             _fail(exc)
             return
@@ -184,7 +209,9 @@ def users_add(ctx: Context, name: str, role: str) -> None:
 
 
 @users.command("list")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
 @pass_context
 def users_list(ctx: Context, fmt: str) -> None:
     """List accounts."""
@@ -192,8 +219,12 @@ def users_list(ctx: Context, fmt: str) -> None:
 
     with ctx.session() as session:
         rows = [
-            {"username": u.username, "role": str(u.role), "active": u.active,
-             "last_login_at": u.last_login_at.isoformat() if u.last_login_at else None}
+            {
+                "username": u.username,
+                "role": str(u.role),
+                "active": u.active,
+                "last_login_at": u.last_login_at.isoformat() if u.last_login_at else None,
+            }
             for u in list_users(session=session)
         ]
     if fmt == "json":
@@ -204,13 +235,16 @@ def users_list(ctx: Context, fmt: str) -> None:
 
 # --- API tokens -----------------------------------------------------------------------------
 
+
 @main.group()
 def tokens() -> None:
     """Manage API tokens (for scripts using /api/v1)."""
 
 
 @tokens.command("create")
-@click.option("--user", "username", required=True, help="Account the token acts for (and with its role).")
+@click.option(
+    "--user", "username", required=True, help="Account the token acts for (and with its role)."
+)
 @click.option("--name", required=True, help="What the token is for, e.g. 'nightly export'.")
 @pass_context
 def tokens_create(ctx: Context, username: str, name: str) -> None:
@@ -233,7 +267,9 @@ def tokens_create(ctx: Context, username: str, name: str) -> None:
 
 
 @tokens.command("list")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
 @pass_context
 def tokens_list(ctx: Context, fmt: str) -> None:
     """List tokens (never their secrets)."""
@@ -245,10 +281,17 @@ def tokens_list(ctx: Context, fmt: str) -> None:
     with ctx.session() as session:
         names = {u.id: u.username for u in session.scalars(select(User))}
         rows = [
-            {"id": t.id, "name": t.name, "user": names.get(t.user_id, "?"), "prefix": t.prefix,
-             "created_at": t.created_at.isoformat(timespec="seconds"),
-             "last_used_at": t.last_used_at.isoformat(timespec="seconds") if t.last_used_at else None,
-             "revoked": t.revoked_at is not None}
+            {
+                "id": t.id,
+                "name": t.name,
+                "user": names.get(t.user_id, "?"),
+                "prefix": t.prefix,
+                "created_at": t.created_at.isoformat(timespec="seconds"),
+                "last_used_at": t.last_used_at.isoformat(timespec="seconds")
+                if t.last_used_at
+                else None,
+                "revoked": t.revoked_at is not None,
+            }
             for t in list_tokens(session=session)
         ]
     if fmt == "json":
@@ -275,14 +318,19 @@ def tokens_revoke(ctx: Context, token_id: int) -> None:
 
 # --- assets ---------------------------------------------------------------------------------
 
+
 @main.group()
 def assets() -> None:
     """Import, export and list assets."""
 
 
 @assets.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path, allow_dash=True))
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), help="Default: from the file name.")
+@click.argument(
+    "file", type=click.Path(exists=True, dir_okay=False, path_type=Path, allow_dash=True)
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), help="Default: from the file name."
+)
 @click.option("--dry-run", is_flag=True, help="Check every row and report; write nothing.")
 @pass_context
 def assets_import(ctx: Context, file: Path, fmt: str | None, dry_run: bool) -> None:
@@ -297,8 +345,10 @@ def assets_import(ctx: Context, file: Path, fmt: str | None, dry_run: bool) -> N
             if plan.problems:
                 raise ImportRejected(plan.problems)
             if dry_run:
-                click.echo(f"{file}: {len(plan.rows)} rows are valid ({plan.creates} new, "
-                           f"{plan.updates} updates); nothing was written (--dry-run).")
+                click.echo(
+                    f"{file}: {len(plan.rows)} rows are valid ({plan.creates} new, "
+                    f"{plan.updates} updates); nothing was written (--dry-run)."
+                )
                 return
             result = transfer.apply_import(session=session, plan=plan, actor=_actor(), source="cli")
         except ImportRejected as exc:
@@ -310,13 +360,21 @@ def assets_import(ctx: Context, file: Path, fmt: str | None, dry_run: bool) -> N
             sys.exit(1)
         except InvalidInput as exc:
             _fail(exc)
-    click.echo(f"{file}: {result.created} added, {result.updated} updated, {result.unchanged} unchanged.")
+    click.echo(
+        f"{file}: {result.created} added, {result.updated} updated, {result.unchanged} unchanged."
+    )
 
 
 @assets.command("export")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="File to write (default: standard output).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="File to write (default: standard output).",
+)
 @pass_context
 def assets_export(ctx: Context, fmt: str, output: Path | None) -> None:
     """Write every live asset; importing the result gives the same inventory."""
@@ -340,7 +398,9 @@ def assets_export(ctx: Context, fmt: str, output: Path | None) -> None:
 
 
 @assets.command("list")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
 @click.option("--search", default="", help="Words to find in name, address, host name or tag.")
 @click.option("--kind", default="")
 @click.option("--site", default="")
@@ -348,13 +408,15 @@ def assets_export(ctx: Context, fmt: str, output: Path | None) -> None:
 @click.option("--tag", default="")
 @click.option("--archived", is_flag=True, help="List archived assets instead.")
 @pass_context
-def assets_list(ctx: Context, fmt: str, search: str, kind: str, site: str, zone: str, tag: str,
-                archived: bool) -> None:
+def assets_list(
+    ctx: Context, fmt: str, search: str, kind: str, site: str, zone: str, tag: str, archived: bool
+) -> None:
     """List assets."""
     from inventory.services.assets import AssetQuery, asset_to_data, data_to_record, list_assets
 
-    query = AssetQuery(text=search, kind=kind, site=site, zone=zone, tag=tag, archived=archived,
-                       per_page=1000)
+    query = AssetQuery(
+        text=search, kind=kind, site=site, zone=zone, tag=tag, archived=archived, per_page=1000
+    )
     records: list[dict[str, Any]] = []
     with ctx.session() as session:
         while True:
@@ -366,20 +428,29 @@ def assets_list(ctx: Context, fmt: str, search: str, kind: str, site: str, zone:
     if fmt == "json":
         click.echo(json.dumps(records, indent=2, ensure_ascii=False))
         return
-    rows = [{**r, "addresses": " ".join(r["addresses"]), "tags": " ".join(r["tags"])} for r in records]
+    rows = [
+        {**r, "addresses": " ".join(r["addresses"]), "tags": " ".join(r["tags"])} for r in records
+    ]
     _table(rows, ["name", "addresses", "kind", "site", "zone", "criticality", "tags"])
     click.echo(f"({len(rows)} assets)")
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    widths = {c: max([len(c), *(len(str(r.get(c) if r.get(c) is not None else "")) for r in rows)]) for c in columns}
+    widths = {
+        c: max([len(c), *(len(str(r.get(c) if r.get(c) is not None else "")) for r in rows)])
+        for c in columns
+    }
     widths = {c: min(w, 48) for c, w in widths.items()}
     click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
     for row in rows:
         cells = []
         for c in columns:
             value = "" if row.get(c) is None else str(row.get(c))
-            cells.append((value if len(value) <= widths[c] else value[: widths[c] - 1] + "…").ljust(widths[c]))
+            cells.append(
+                (value if len(value) <= widths[c] else value[: widths[c] - 1] + "…").ljust(
+                    widths[c]
+                )
+            )
         click.echo("  ".join(cells).rstrip())
 
 

@@ -51,7 +51,7 @@ class GeneralSettings(_Section):
 
 class DatabaseSettings(_Section):
     url: str = ""
-    sqlite_busy_timeout_ms: int = Field(5000, ge=0)
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
 
     @field_validator("url")
     @classmethod
@@ -71,21 +71,21 @@ class DatabaseSettings(_Section):
 
 class WebSettings(_Section):
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
+    port: int = Field(default=8080, ge=1, le=65535)
     secret_key: str = ""
     secure_cookies: bool = False
-    trusted_proxies: int = Field(0, ge=0, le=5)
-    session_minutes: int = Field(480, ge=1)
-    page_size: int = Field(50, ge=5, le=500)
-    max_upload_mb: int = Field(50, ge=1)
+    trusted_proxies: int = Field(default=0, ge=0, le=5)
+    session_minutes: int = Field(default=480, ge=1)
+    page_size: int = Field(default=50, ge=5, le=500)
+    max_upload_mb: int = Field(default=50, ge=1)
     languages: list[str] = ["en", "fr"]
     default_language: str = "en"
 
 
 class AuthSettings(_Section):
-    max_failed_logins: int = Field(5, ge=1)
-    throttle_minutes: int = Field(15, ge=1)
-    min_password_length: int = Field(10, ge=8)
+    max_failed_logins: int = Field(default=5, ge=1)
+    throttle_minutes: int = Field(default=15, ge=1)
+    min_password_length: int = Field(default=10, ge=8)
 
 
 class AssetSettings(_Section):
@@ -217,7 +217,9 @@ def secret_key(settings: Settings) -> str:
             tmp.unlink(missing_ok=True)
     value = path.read_text().strip()
     if len(value) < 32:
-        raise ConfigError(f"{path} holds no usable secret key; delete it to have a new one generated")
+        raise ConfigError(
+            f"{path} holds no usable secret key; delete it to have a new one generated"
+        )
     return value
 
 

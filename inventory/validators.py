@@ -72,6 +72,7 @@ def _unique(items: list[Any], label: str) -> list[Any]:
 
 # --- text -----------------------------------------------------------------------------------
 
+
 def parse_name(value: str | None) -> str:
     text = _text(value).strip()
     if not text:
@@ -134,6 +135,7 @@ def parse_choice(value: str | None, choices: Iterable[str], *, default: str | No
 
 # --- network addresses ----------------------------------------------------------------------
 
+
 def parse_address(value: str) -> netaddr.IPAddress:
     """One host address, IPv4 or IPv6; ranges, networks and special addresses are refused."""
     text = _text(value).strip()
@@ -157,8 +159,12 @@ def parse_address(value: str) -> netaddr.IPAddress:
         address = address.ipv4()
     if address.value == 0:
         raise FieldError(N_("%(value)s is not a usable machine address."), value=text)
-    if address.is_multicast() or (address.version == 4 and address == netaddr.IPAddress("255.255.255.255")):
-        raise FieldError(N_("%(value)s is a multicast or broadcast address, not a machine."), value=text)
+    if address.is_multicast() or (
+        address.version == 4 and address == netaddr.IPAddress("255.255.255.255")
+    ):
+        raise FieldError(
+            N_("%(value)s is a multicast or broadcast address, not a machine."), value=text
+        )
     return address
 
 
@@ -214,8 +220,10 @@ def parse_hostname(value: str) -> str:
         raise FieldError(N_("%(value)s is an address; put it under Addresses."), value=text)
     if len(text) > 253 or not all(_LABEL.match(label) for label in text.split(".")):
         raise FieldError(
-            N_("%(value)s is not a valid host name (letters, digits and hyphens, "
-               "dot-separated, e.g. pacs.clinic.local)."),
+            N_(
+                "%(value)s is not a valid host name (letters, digits and hyphens, "
+                "dot-separated, e.g. pacs.clinic.local)."
+            ),
             value=_text(value).strip()[:60],
         )
     return text
@@ -235,7 +243,9 @@ def parse_tags(value: str | Iterable[str] | None) -> list[str]:
         tag = item.lower()
         if not _TAG.match(tag):
             raise FieldError(
-                N_("%(value)s is not a valid tag (up to 40 letters, digits, - _ . : /, no spaces)."),
+                N_(
+                    "%(value)s is not a valid tag (up to 40 letters, digits, - _ . : /, no spaces)."
+                ),
                 value=item[:60],
             )
         if tag not in tags:
@@ -244,6 +254,7 @@ def parse_tags(value: str | Iterable[str] | None) -> list[str]:
 
 
 # --- services -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, order=True)
 class ExpectedService:
@@ -267,7 +278,9 @@ _SERVICE = re.compile(
 
 def parse_service(value: str | dict[str, Any]) -> ExpectedService:
     if isinstance(value, dict):
-        value = f"{value.get('port', '')}/{value.get('protocol') or 'tcp'} {value.get('name') or ''}"
+        value = (
+            f"{value.get('port', '')}/{value.get('protocol') or 'tcp'} {value.get('name') or ''}"
+        )
     text = " ".join(str(value).split())
     match = _SERVICE.match(text)
     if not match:
@@ -304,6 +317,7 @@ def parse_services(value: str | Iterable[Any] | None) -> list[ExpectedService]:
 
 # --- DICOM ----------------------------------------------------------------------------------
 
+
 def parse_ae_title(value: str) -> str:
     """DICOM AE title: 1-16 characters of the default repertoire, no backslash.
 
@@ -316,7 +330,8 @@ def parse_ae_title(value: str) -> str:
         raise FieldError(N_("An AE title cannot contain a backslash (%(value)s)."), value=text[:40])
     if len(text) > 16:
         raise FieldError(
-            N_("AE title %(value)s is too long: DICOM allows at most 16 characters."), value=text[:40]
+            N_("AE title %(value)s is too long: DICOM allows at most 16 characters."),
+            value=text[:40],
         )
     if not all(" " <= ch <= "~" for ch in text):
         raise FieldError(
@@ -338,9 +353,7 @@ _CPE_VALUE = (
     r"(?:\*|-|(?:\?*|\*?)(?:[A-Za-z0-9._-]|\\[\\*?!\"#$%&'()+,/:;<=>@\[\]^`{|}~])+(?:\?*|\*?))"
 )
 _CPE_LANG = r"(?:\*|-|[A-Za-z]{2,3}(?:-(?:[A-Za-z]{2}|[0-9]{3}))?)"
-_CPE = re.compile(
-    rf"^cpe:2\.3:[aho](?::{_CPE_VALUE}){{5}}:{_CPE_LANG}(?::{_CPE_VALUE}){{4}}$"
-)
+_CPE = re.compile(rf"^cpe:2\.3:[aho](?::{_CPE_VALUE}){{5}}:{_CPE_LANG}(?::{_CPE_VALUE}){{4}}$")
 _CPE_SPLIT = re.compile(r"(?<!\\):")
 
 
@@ -351,14 +364,16 @@ def parse_cpe(value: str) -> str:
     if text.lower().startswith("cpe:/"):
         raise FieldError(
             N_("%(value)s uses the old CPE 2.2 form; write it as CPE 2.3, e.g. %(example)s."),
-            value=text[:80], example=example,
+            value=text[:80],
+            example=example,
         )
     parts = _CPE_SPLIT.split(text)
     # Short names are padded below, so "cpe:2.3:a:orthanc" is told to name its vendor.
     if len(parts) < 3 or parts[0].lower() != "cpe" or parts[1] != "2.3":
         raise FieldError(
             N_("%(value)s is not a CPE 2.3 name (expected e.g. %(example)s)."),
-            value=text[:80], example=example,
+            value=text[:80],
+            example=example,
         )
     if len(parts) > 13:
         raise FieldError(N_("%(value)s has too many parts for a CPE 2.3 name."), value=text[:80])
@@ -367,7 +382,8 @@ def parse_cpe(value: str) -> str:
     if not _CPE.match(name):
         raise FieldError(
             N_("%(value)s is not a CPE 2.3 name (expected e.g. %(example)s)."),
-            value=text[:80], example=example,
+            value=text[:80],
+            example=example,
         )
     if parts[3] in {"*", "-"} or parts[4] in {"*", "-"}:
         raise FieldError(N_("Give the vendor and the product in %(value)s."), value=text[:80])

@@ -36,6 +36,7 @@ TEST_SECRET = "test-secret-" + "x" * 40
 
 # --- PostgreSQL, once per test session ------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped afterwards."""
@@ -69,6 +70,7 @@ def _truncate(engine: Engine) -> None:
 
 
 # --- per test -------------------------------------------------------------------------------
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_backend(request: pytest.FixtureRequest) -> str:
@@ -130,8 +132,14 @@ class FormClient(FlaskClient):
         assert match, f"no CSRF token on {page}"
         return match.group(1)
 
-    def submit(self, url: str, data: dict[str, Any] | None = None, *, page: str | None = None,
-               **kwargs: Any) -> Any:
+    def submit(
+        self,
+        url: str,
+        data: dict[str, Any] | None = None,
+        *,
+        page: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
         data = dict(data or {})
         data.setdefault("csrf_token", self.csrf_token(page or url))
         return self.post(url, data=data, **kwargs)
@@ -162,4 +170,6 @@ def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 
     from inventory.services import users
 
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(
+        users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )

@@ -15,10 +15,19 @@ PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
 
 
-def make_user(session: Session, role: Role | str = Role.admin, username: str | None = None,
-              password: str = PASSWORD) -> User:
-    user, _ = create_user(session=session, username=username or f"user{next(_counter)}",
-                          role=Role(role), password=password, policy=LoginPolicy())
+def make_user(
+    session: Session,
+    role: Role | str = Role.admin,
+    username: str | None = None,
+    password: str = PASSWORD,
+) -> User:
+    user, _ = create_user(
+        session=session,
+        username=username or f"user{next(_counter)}",
+        role=Role(role),
+        password=password,
+        policy=LoginPolicy(),
+    )
     return user
 
 

@@ -33,24 +33,38 @@ def test_revoked_token_is_refused(client, session):
 
 def test_create_read_patch_archive(client, session):
     headers = _auth(session, "admin")
-    created = client.post("/api/v1/assets", headers=headers, json={
-        "name": "Orthanc", "addresses": ["192.168.1.20"], "kind": "pacs",
-        "expected_services": "4242/tcp dicom; 8042/tcp http", "tags": ["radiology"]})
+    created = client.post(
+        "/api/v1/assets",
+        headers=headers,
+        json={
+            "name": "Orthanc",
+            "addresses": ["192.168.1.20"],
+            "kind": "pacs",
+            "expected_services": "4242/tcp dicom; 8042/tcp http",
+            "tags": ["radiology"],
+        },
+    )
     assert created.status_code == 201, created.get_json()
     asset_id = created.get_json()["id"]
     assert created.get_json()["expected_services"] == ["4242/tcp dicom", "8042/tcp http"]
-    patched = client.patch(f"/api/v1/assets/{asset_id}", headers=headers, json={"criticality": "critical"})
+    patched = client.patch(
+        f"/api/v1/assets/{asset_id}", headers=headers, json={"criticality": "critical"}
+    )
     assert patched.get_json()["criticality"] == "critical"
     assert patched.get_json()["addresses"] == ["192.168.1.20"]
     listed = client.get("/api/v1/assets?q=orthanc", headers=headers).get_json()
     assert listed["total"] == 1 and listed["items"][0]["name"] == "Orthanc"
-    assert client.delete(f"/api/v1/assets/{asset_id}", headers=headers).get_json()["archived"] is True
+    assert (
+        client.delete(f"/api/v1/assets/{asset_id}", headers=headers).get_json()["archived"] is True
+    )
     assert client.get("/api/v1/assets", headers=headers).get_json()["total"] == 0
 
 
 def test_invalid_input_names_the_field_and_writes_nothing(client, session):
     headers = _auth(session, "admin")
-    response = client.post("/api/v1/assets", headers=headers, json={"name": "x", "addresses": "10.0.0.0/24"})
+    response = client.post(
+        "/api/v1/assets", headers=headers, json={"name": "x", "addresses": "10.0.0.0/24"}
+    )
     assert response.status_code == 422
     body = response.get_json()
     assert body["code"] == "invalid" and "addresses" in body["fields"]
@@ -61,7 +75,9 @@ def test_invalid_input_names_the_field_and_writes_nothing(client, session):
 def test_address_clash_is_a_conflict(client, session):
     headers = _auth(session, "admin")
     make_asset(session, name="first", addresses="10.1.1.1")
-    response = client.post("/api/v1/assets", headers=headers, json={"name": "second", "addresses": "10.1.1.1"})
+    response = client.post(
+        "/api/v1/assets", headers=headers, json={"name": "second", "addresses": "10.1.1.1"}
+    )
     assert response.status_code == 409
     assert "first" in response.get_json()["fields"]["addresses"][0]
 

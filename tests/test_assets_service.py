@@ -28,26 +28,47 @@ def history(session: Session, asset_id: int) -> list[AssetChange]:
 
 # --- create, update, archive, restore -------------------------------------------------------
 
+
 def test_create_stores_normalised_fields(session):
     asset = svc.create_asset(
         session=session,
-        data=data(name=" PACS radiologie ", addresses="::ffff:192.168.10.5 2001:DB8::5",
-                  hostnames="PACS.clinic.local", mac="00-1B-63-84-45-E6", kind="PACS",
-                  criticality="high", holds_patient_data="oui", exposure="vpn",
-                  expected_services="4242/tcp dicom; 443/tcp https", ae_titles="STORE SCP",
-                  software="cpe:2.3:a:orthanc-server:orthanc:1.12.1", tags="Radiology pacs",
-                  audit_interval="1d", notes="rack B\r\nshelf 2"),
+        data=data(
+            name=" PACS radiologie ",
+            addresses="::ffff:192.168.10.5 2001:DB8::5",
+            hostnames="PACS.clinic.local",
+            mac="00-1B-63-84-45-E6",
+            kind="PACS",
+            criticality="high",
+            holds_patient_data="oui",
+            exposure="vpn",
+            expected_services="4242/tcp dicom; 443/tcp https",
+            ae_titles="STORE SCP",
+            software="cpe:2.3:a:orthanc-server:orthanc:1.12.1",
+            tags="Radiology pacs",
+            audit_interval="1d",
+            notes="rack B\r\nshelf 2",
+        ),
         actor="alice",
     )
     session.expunge_all()
     stored = session.get(Asset, asset.id)
     record = svc.data_to_record(svc.asset_to_data(stored))
     assert record == {
-        "name": "PACS radiologie", "kind": "pacs", "site": "", "zone": "", "owner": "",
-        "criticality": "high", "holds_patient_data": True, "exposure": "vpn",
-        "mac": "00:1b:63:84:45:e6", "notes": "rack B\nshelf 2", "audit_interval": "1d",
-        "addresses": ["192.168.10.5", "2001:db8::5"], "hostnames": ["pacs.clinic.local"],
-        "expected_services": ["443/tcp https", "4242/tcp dicom"], "ae_titles": ["STORE SCP"],
+        "name": "PACS radiologie",
+        "kind": "pacs",
+        "site": "",
+        "zone": "",
+        "owner": "",
+        "criticality": "high",
+        "holds_patient_data": True,
+        "exposure": "vpn",
+        "mac": "00:1b:63:84:45:e6",
+        "notes": "rack B\nshelf 2",
+        "audit_interval": "1d",
+        "addresses": ["192.168.10.5", "2001:db8::5"],
+        "hostnames": ["pacs.clinic.local"],
+        "expected_services": ["443/tcp https", "4242/tcp dicom"],
+        "ae_titles": ["STORE SCP"],
         "software": ["cpe:2.3:a:orthanc-server:orthanc:1.12.1:*:*:*:*:*:*:*"],
         "tags": ["pacs", "radiology"],
     }
@@ -66,16 +87,30 @@ def test_create_records_who_when_and_initial_values(session):
     assert entry.at.tzinfo is not None
     # Initial values as [None, new]; empty fields are left out.
     assert entry.changes == {
-        "name": [None, "Echo 1"], "addresses": [None, ["10.1.0.1"]], "site": [None, "Lyon"],
-        "kind": [None, "other"], "criticality": [None, "medium"], "exposure": [None, "internal"],
+        "name": [None, "Echo 1"],
+        "addresses": [None, ["10.1.0.1"]],
+        "site": [None, "Lyon"],
+        "kind": [None, "other"],
+        "criticality": [None, "medium"],
+        "exposure": [None, "internal"],
     }
 
 
 def test_update_records_old_and_new_values(session):
     asset = make_asset(session, name="Echo 1", addresses="10.1.0.1", site="Lyon", tags="b a")
-    svc.update_asset(session=session, asset_id=asset.id, actor="bob", source="api",
-                     data=data(name="Echo 1", addresses="10.1.0.2 10.1.0.1", site="Lyon Est",
-                               tags="a b", audit_interval="3d"))
+    svc.update_asset(
+        session=session,
+        asset_id=asset.id,
+        actor="bob",
+        source="api",
+        data=data(
+            name="Echo 1",
+            addresses="10.1.0.2 10.1.0.1",
+            site="Lyon Est",
+            tags="a b",
+            audit_interval="3d",
+        ),
+    )
     session.expunge_all()
     entry = history(session, asset.id)[0]
     assert (entry.action, entry.actor, entry.source) == ("updated", "bob", "api")
@@ -90,18 +125,31 @@ def test_update_records_old_and_new_values(session):
 
 
 def test_update_without_change_adds_no_history(session):
-    asset = make_asset(session, name="Echo 1", addresses="10.1.0.1", tags="zeta alpha",
-                       expected_services="443; 80")
-    svc.update_asset(session=session, asset_id=asset.id, actor="bob",
-                     data=data(name="Echo 1", addresses="10.1.0.1", tags="zeta, alpha",
-                               expected_services="80/tcp; 443/tcp"))
+    asset = make_asset(
+        session, name="Echo 1", addresses="10.1.0.1", tags="zeta alpha", expected_services="443; 80"
+    )
+    svc.update_asset(
+        session=session,
+        asset_id=asset.id,
+        actor="bob",
+        data=data(
+            name="Echo 1",
+            addresses="10.1.0.1",
+            tags="zeta, alpha",
+            expected_services="80/tcp; 443/tcp",
+        ),
+    )
     assert [e.action for e in history(session, asset.id)] == ["created"]
 
 
 def test_rename_changes_only_case(session):
     asset = make_asset(session, name="pacs", addresses="10.1.0.1")
-    svc.update_asset(session=session, asset_id=asset.id, actor="bob",
-                     data=data(name="PACS", addresses="10.1.0.1"))
+    svc.update_asset(
+        session=session,
+        asset_id=asset.id,
+        actor="bob",
+        data=data(name="PACS", addresses="10.1.0.1"),
+    )
     assert session.get(Asset, asset.id).name == "PACS"
     assert history(session, asset.id)[0].changes == {"name": ["pacs", "PACS"]}
 
@@ -124,7 +172,9 @@ def test_archive_keeps_history_and_restore_brings_back(session):
     session.expunge_all()
     assert not session.get(Asset, asset.id).is_archived
     assert [(e.action, e.actor) for e in history(session, asset.id)] == [
-        ("restored", "dave"), ("archived", "carol"), ("created", "tests")
+        ("restored", "dave"),
+        ("archived", "carol"),
+        ("created", "tests"),
     ]
     assert svc.find_live_asset(session=session, name=" NAS ").id == asset.id
 
@@ -133,8 +183,9 @@ def test_archived_asset_cannot_be_edited(session):
     asset = make_asset(session, name="NAS", addresses="10.1.0.9")
     svc.archive_asset(session=session, asset_id=asset.id, actor="carol")
     with pytest.raises(InvalidInput, match="restore it before editing"):
-        svc.update_asset(session=session, asset_id=asset.id, actor="carol",
-                         data=data(name="NAS", site="Paris"))
+        svc.update_asset(
+            session=session, asset_id=asset.id, actor="carol", data=data(name="NAS", site="Paris")
+        )
     assert session.get(Asset, asset.id).site == ""
 
 
@@ -149,11 +200,13 @@ def test_unknown_asset(session, asset_id):
 
 # --- clashes --------------------------------------------------------------------------------
 
+
 def test_same_address_on_two_live_assets_is_refused(session):
     first = make_asset(session, name="PACS", addresses="10.2.0.1 2001:db8::1")
     with pytest.raises(Conflict) as caught:
-        svc.create_asset(session=session, actor="x",
-                         data=data(name="Viewer", addresses="10.2.0.7 2001:DB8:0::1"))
+        svc.create_asset(
+            session=session, actor="x", data=data(name="Viewer", addresses="10.2.0.7 2001:DB8:0::1")
+        )
     [(message, params)] = caught.value.fields["addresses"]
     assert params == {"address": "2001:db8::1", "name": "PACS", "asset_id": first.id}
     assert "already the address of" in message
@@ -163,8 +216,9 @@ def test_same_address_on_two_live_assets_is_refused(session):
 def test_ipv4_mapped_form_clashes_with_the_ipv4(session):
     first = make_asset(session, name="PACS", addresses="192.168.1.20")
     with pytest.raises(Conflict) as caught:
-        svc.create_asset(session=session, actor="x",
-                         data=data(name="Other", addresses="::ffff:192.168.1.20"))
+        svc.create_asset(
+            session=session, actor="x", data=data(name="Other", addresses="::ffff:192.168.1.20")
+        )
     assert caught.value.fields["addresses"][0][1]["asset_id"] == first.id
 
 
@@ -179,8 +233,12 @@ def test_update_into_another_assets_address_or_name_is_refused(session):
     first = make_asset(session, name="PACS", addresses="10.2.0.1")
     second = make_asset(session, name="Viewer", addresses="10.2.0.2")
     with pytest.raises(Conflict) as caught:
-        svc.update_asset(session=session, asset_id=second.id, actor="x",
-                         data=data(name="pacs", addresses="10.2.0.1"))
+        svc.update_asset(
+            session=session,
+            asset_id=second.id,
+            actor="x",
+            data=data(name="pacs", addresses="10.2.0.1"),
+        )
     assert caught.value.fields["addresses"][0][1]["asset_id"] == first.id
     assert caught.value.fields["name"][0][1]["asset_id"] == first.id
     session.expunge_all()
@@ -220,6 +278,7 @@ def test_foreign_keys_are_enforced(session):
 
 # --- the list -------------------------------------------------------------------------------
 
+
 def names(page: svc.Page) -> list[str]:
     return [asset.name for asset in page.items]
 
@@ -230,16 +289,51 @@ def listing(session: Session, **query) -> svc.Page:
 
 @pytest.fixture
 def fleet(session):
-    make_asset(session, name="PACS central", addresses="10.3.0.1", hostnames="pacs.hop.local",
-               kind="pacs", site="Lyon", zone="imaging", criticality="critical",
-               holds_patient_data="yes", tags="radiology dicom")
-    make_asset(session, name="Echograph 2", addresses="2001:db8::22", kind="modality", site="Paris",
-               zone="imaging", criticality="high", holds_patient_data="yes", tags="cardiology",
-               ae_titles="ECHO 2")
-    make_asset(session, name="nas-backup", addresses="10.3.0.9", hostnames="nas.hop.local",
-               kind="nas", site="Lyon", zone="office", criticality="low", tags="backup")
-    make_asset(session, name="Accueil PC", addresses="10.4.0.1", kind="workstation", site="Annecy",
-               zone="office", criticality="medium", mac="00:1b:63:84:45:e6")
+    make_asset(
+        session,
+        name="PACS central",
+        addresses="10.3.0.1",
+        hostnames="pacs.hop.local",
+        kind="pacs",
+        site="Lyon",
+        zone="imaging",
+        criticality="critical",
+        holds_patient_data="yes",
+        tags="radiology dicom",
+    )
+    make_asset(
+        session,
+        name="Echograph 2",
+        addresses="2001:db8::22",
+        kind="modality",
+        site="Paris",
+        zone="imaging",
+        criticality="high",
+        holds_patient_data="yes",
+        tags="cardiology",
+        ae_titles="ECHO 2",
+    )
+    make_asset(
+        session,
+        name="nas-backup",
+        addresses="10.3.0.9",
+        hostnames="nas.hop.local",
+        kind="nas",
+        site="Lyon",
+        zone="office",
+        criticality="low",
+        tags="backup",
+    )
+    make_asset(
+        session,
+        name="Accueil PC",
+        addresses="10.4.0.1",
+        kind="workstation",
+        site="Annecy",
+        zone="office",
+        criticality="medium",
+        mac="00:1b:63:84:45:e6",
+    )
     return session
 
 
@@ -248,14 +342,14 @@ def fleet(session):
     [
         ("", ["Accueil PC", "Echograph 2", "nas-backup", "PACS central"]),
         ("pacs", ["PACS central"]),
-        ("CENTRAL pacs", ["PACS central"]),             # every word must match, any case
-        ("10.3.0", ["nas-backup", "PACS central"]),      # address
+        ("CENTRAL pacs", ["PACS central"]),  # every word must match, any case
+        ("10.3.0", ["nas-backup", "PACS central"]),  # address
         ("2001:db8::22", ["Echograph 2"]),
-        ("nas.hop", ["nas-backup"]),                     # host name
-        ("cardiology", ["Echograph 2"]),                 # tag
-        ("echo 2", ["Echograph 2"]),                     # AE title words
-        ("00:1b:63", ["Accueil PC"]),                    # MAC
-        ("lyon", []),                                    # site is a filter, not search text
+        ("nas.hop", ["nas-backup"]),  # host name
+        ("cardiology", ["Echograph 2"]),  # tag
+        ("echo 2", ["Echograph 2"]),  # AE title words
+        ("00:1b:63", ["Accueil PC"]),  # MAC
+        ("lyon", []),  # site is a filter, not search text
         ("missing", []),
     ],
 )
@@ -301,18 +395,33 @@ def test_filters(fleet, filters, expected):
 @pytest.mark.parametrize(
     ("sort", "ascending", "descending"),
     [
-        ("name", ["Accueil PC", "Echograph 2", "nas-backup", "PACS central"],
-         ["PACS central", "nas-backup", "Echograph 2", "Accueil PC"]),
-        ("kind", ["Echograph 2", "nas-backup", "PACS central", "Accueil PC"],
-         ["Accueil PC", "PACS central", "nas-backup", "Echograph 2"]),
+        (
+            "name",
+            ["Accueil PC", "Echograph 2", "nas-backup", "PACS central"],
+            ["PACS central", "nas-backup", "Echograph 2", "Accueil PC"],
+        ),
+        (
+            "kind",
+            ["Echograph 2", "nas-backup", "PACS central", "Accueil PC"],
+            ["Accueil PC", "PACS central", "nas-backup", "Echograph 2"],
+        ),
         # Ties (two assets in Lyon, two per zone) stay in name order whichever the direction.
-        ("site", ["Accueil PC", "nas-backup", "PACS central", "Echograph 2"],
-         ["Echograph 2", "nas-backup", "PACS central", "Accueil PC"]),
-        ("zone", ["Echograph 2", "PACS central", "Accueil PC", "nas-backup"],
-         ["Accueil PC", "nas-backup", "Echograph 2", "PACS central"]),
+        (
+            "site",
+            ["Accueil PC", "nas-backup", "PACS central", "Echograph 2"],
+            ["Echograph 2", "nas-backup", "PACS central", "Accueil PC"],
+        ),
+        (
+            "zone",
+            ["Echograph 2", "PACS central", "Accueil PC", "nas-backup"],
+            ["Accueil PC", "nas-backup", "Echograph 2", "PACS central"],
+        ),
         # By rank (low < medium < high < critical), not alphabetically.
-        ("criticality", ["nas-backup", "Accueil PC", "Echograph 2", "PACS central"],
-         ["PACS central", "Echograph 2", "Accueil PC", "nas-backup"]),
+        (
+            "criticality",
+            ["nas-backup", "Accueil PC", "Echograph 2", "PACS central"],
+            ["PACS central", "Echograph 2", "Accueil PC", "nas-backup"],
+        ),
     ],
 )
 def test_sort_both_directions(fleet, sort, ascending, descending):
@@ -340,7 +449,10 @@ def test_pagination(session):
         make_asset(session, name=f"host-{n}")
     first = listing(session, per_page=3)
     assert (names(first), first.total, first.page, first.pages) == (
-        ["host-0", "host-1", "host-2"], 7, 1, 3
+        ["host-0", "host-1", "host-2"],
+        7,
+        1,
+        3,
     )
     assert names(listing(session, per_page=3, page=2)) == ["host-3", "host-4", "host-5"]
     last = listing(session, per_page=3, page=3)
@@ -349,7 +461,9 @@ def test_pagination(session):
     assert names(beyond) == ["host-6"] and beyond.page == 3
     assert listing(session, per_page=3, page=-4).page == 1
     assert names(listing(session, per_page=3, page=2, descending=True)) == [
-        "host-3", "host-2", "host-1"
+        "host-3",
+        "host-2",
+        "host-1",
     ]
 
 
@@ -363,7 +477,10 @@ def test_filter_menus(fleet):
     assert svc.distinct_values(session=fleet, column="zone") == ["imaging", "office"]
     assert svc.all_tags(session=fleet) == ["backup", "cardiology", "dicom", "radiology"]
     assert [a.name for a in svc.live_assets(session=fleet)] == [
-        "Accueil PC", "Echograph 2", "nas-backup", "PACS central"
+        "Accueil PC",
+        "Echograph 2",
+        "nas-backup",
+        "PACS central",
     ]
 
 

@@ -44,6 +44,7 @@ pytestmark = pytest.mark.browser
 
 # --- browser and live server ------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """One chromium for the whole module; each test gets its own context."""
@@ -159,6 +160,7 @@ def admin(session: Any, fast_hashing: None) -> str:
 
 # --- helpers ----------------------------------------------------------------------------------
 
+
 def login(page: Any, username: str, password: str = PASSWORD) -> None:
     page.goto("/login")
     page.get_by_label("User name").fill(username)
@@ -190,6 +192,7 @@ def field_block(page: Any, name: str) -> Any:
 
 
 # --- the issue's scenario ---------------------------------------------------------------------
+
 
 def test_add_find_edit_and_history(page: Any, admin: str, artifacts: Path) -> None:
     login(page, admin)
@@ -285,8 +288,9 @@ def test_same_address_twice_links_to_the_other_asset(page: Any, admin: str, sess
     expect(page).to_have_url(re.compile(rf"/assets/{other.id}$"))
 
 
-def test_works_without_javascript(browser: Any, live_server: LiveServer, admin: str,
-                                  traffic: Traffic) -> None:
+def test_works_without_javascript(
+    browser: Any, live_server: LiveServer, admin: str, traffic: Traffic
+) -> None:
     """Nothing needs JavaScript: some hospital workstations lock it down."""
     context = new_context(browser, live_server, traffic, java_script_enabled=False)
     try:
@@ -307,6 +311,7 @@ def test_works_without_javascript(browser: Any, live_server: LiveServer, admin: 
 
 
 # --- login, language, logout ------------------------------------------------------------------
+
 
 def test_login_page_switches_to_french(page: Any, admin: str, artifacts: Path) -> None:
     page.goto("/assets")
@@ -352,8 +357,18 @@ def test_keyboard_user_sees_where_the_focus_is(page: Any, admin: str) -> None:
 
 # --- the list with data -----------------------------------------------------------------------
 
-KINDS = ["pacs", "modality", "viewer-workstation", "web-viewer", "nas", "database", "server",
-         "network-device", "workstation", "other"]
+KINDS = [
+    "pacs",
+    "modality",
+    "viewer-workstation",
+    "web-viewer",
+    "nas",
+    "database",
+    "server",
+    "network-device",
+    "workstation",
+    "other",
+]
 CRITS = ["critical", "high", "medium", "low"]
 SITES = ["Lyon - main clinic", "Villeurbanne imaging", "Bron annex"]
 ZONES = ["radiology", "office", "DMZ", "servers"]
@@ -414,8 +429,9 @@ def test_list_search_filter_and_sort(page: Any, admin: str, session: Any, artifa
     shoot(page, artifacts, "03-assets-list-no-match")
 
 
-def test_server_side_pages(page: Any, admin: str, session: Any, settings: Any,
-                          artifacts: Path) -> None:
+def test_server_side_pages(
+    page: Any, admin: str, session: Any, settings: Any, artifacts: Path
+) -> None:
     size = settings.web.page_size
     fill_inventory(session, size + 5)
     login(page, admin)

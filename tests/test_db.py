@@ -34,8 +34,13 @@ def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path):
 
 
 def test_engine_from_settings_passes_the_busy_timeout(tmp_path):
-    settings = load_settings({"general": {"var_dir": str(tmp_path / "nested" / "var")},
-                              "database": {"sqlite_busy_timeout_ms": 777}}, environ={})
+    settings = load_settings(
+        {
+            "general": {"var_dir": str(tmp_path / "nested" / "var")},
+            "database": {"sqlite_busy_timeout_ms": 777},
+        },
+        environ={},
+    )
     engine = engine_from_settings(settings)
     try:
         with engine.connect() as connection:
@@ -50,9 +55,12 @@ def test_sqlite_refuses_dangling_references(tmp_path):
     SQLModel.metadata.create_all(engine)
     try:
         with engine.connect() as connection, pytest.raises(Exception, match="FOREIGN KEY"):
-            connection.execute(text(
-                "INSERT INTO asset_address (asset_id, address, position) VALUES (42, '10.0.0.1', 0)"
-            ))
+            connection.execute(
+                text(
+                    "INSERT INTO asset_address (asset_id, address, position) "
+                    "VALUES (42, '10.0.0.1', 0)"
+                )
+            )
     finally:
         engine.dispose()
 
@@ -64,14 +72,16 @@ def test_readers_are_not_blocked_by_a_writer(tmp_path):
     try:
         with engine.connect() as writer, engine.connect() as reader:
             writer.exec_driver_sql("BEGIN IMMEDIATE")
-            writer.execute(text(
-                "INSERT INTO asset (name, name_key, kind, site, zone, owner, criticality, "
-                "holds_patient_data, exposure, mac, notes, hostnames, expected_services, "
-                "ae_titles, software, search_text, created_at, updated_at) "
-                "VALUES ('a', 'a', 'other', '', '', "
-                "'', 'medium', 0, 'internal', '', '', '[]', '[]', '[]', '[]', '', "
-                "'2026-01-01', '2026-01-01')"
-            ))
+            writer.execute(
+                text(
+                    "INSERT INTO asset (name, name_key, kind, site, zone, owner, criticality, "
+                    "holds_patient_data, exposure, mac, notes, hostnames, expected_services, "
+                    "ae_titles, software, search_text, created_at, updated_at) "
+                    "VALUES ('a', 'a', 'other', '', '', "
+                    "'', 'medium', 0, 'internal', '', '', '[]', '[]', '[]', '[]', '', "
+                    "'2026-01-01', '2026-01-01')"
+                )
+            )
             assert reader.exec_driver_sql("SELECT count(*) FROM asset").scalar() == 0
             writer.exec_driver_sql("COMMIT")
             assert reader.exec_driver_sql("SELECT count(*) FROM asset").scalar() == 1
@@ -88,6 +98,7 @@ def test_session_scope_keeps_objects_usable_after_commit(engine):
 
 
 # --- column types, on both databases --------------------------------------------------------
+
 
 def test_datetimes_come_back_aware_and_in_utc(session):
     paris = timezone(timedelta(hours=2))
@@ -110,8 +121,10 @@ def test_naive_datetimes_are_refused(session):
 
 def test_addresses_come_back_as_netaddr_objects(session):
     asset = Asset(name="PACS", name_key="pacs")
-    asset.addresses = [AssetAddress(address=netaddr.IPAddress("2001:0DB8::0001"), position=0),
-                       AssetAddress(address="10.0.0.1", position=1)]
+    asset.addresses = [
+        AssetAddress(address=netaddr.IPAddress("2001:0DB8::0001"), position=0),
+        AssetAddress(address="10.0.0.1", position=1),
+    ]
     session.add(asset)
     session.commit()
     session.expunge_all()

@@ -47,6 +47,7 @@ ENGLISH_WORDS = re.compile(
 
 # --- the catalogue ----------------------------------------------------------------------------
 
+
 def _ids(message: Message) -> list[str]:
     return list(message.id) if isinstance(message.id, (tuple, list)) else [message.id]
 
@@ -64,10 +65,23 @@ def _placeholders(texts: Iterable[str]) -> set[str]:
 def extracted(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     """The messages of the current source, extracted exactly as `make catalog` does."""
     pot = tmp_path_factory.mktemp("catalog") / "messages.pot"
-    CommandLineInterface().run([
-        "pybabel", "--quiet", "extract", "-F", str(ROOT / "babel.cfg"), "-k", "N_", "-k", "_l",
-        "-o", str(pot), "--no-location", str(ROOT),
-    ])
+    CommandLineInterface().run(
+        [
+            "pybabel",
+            "--quiet",
+            "extract",
+            "-F",
+            str(ROOT / "babel.cfg"),
+            "-k",
+            "N_",
+            "-k",
+            "_l",
+            "-o",
+            str(pot),
+            "--no-location",
+            str(ROOT),
+        ]
+    )
     with pot.open("rb") as handle:
         catalog = read_po(handle)
     assert len([m for m in catalog if m.id]) > 100, "extraction found almost nothing: babel.cfg?"
@@ -80,8 +94,9 @@ def french() -> Catalog:
         return read_po(handle, locale="fr")
 
 
-def test_every_extracted_message_has_a_french_translation(extracted: Catalog,
-                                                           french: Catalog) -> None:
+def test_every_extracted_message_has_a_french_translation(
+    extracted: Catalog, french: Catalog
+) -> None:
     missing = []
     for message in extracted:
         if not message.id:
@@ -93,8 +108,10 @@ def test_every_extracted_message_has_a_french_translation(extracted: Catalog,
             or _ids(translated) != _ids(message)
             or len(_strings(translated)) != (french.num_plurals if message.pluralizable else 1)
             or not all(text and text.strip() for text in _strings(translated))
-            or any(len(text) >= MIN_LENGTH and text in _ids(message) and text not in SAME_IN_FRENCH
-                   for text in _strings(translated))
+            or any(
+                len(text) >= MIN_LENGTH and text in _ids(message) and text not in SAME_IN_FRENCH
+                for text in _strings(translated)
+            )
         ):
             missing.append(" | ".join(_ids(message)))
     assert not missing, (
@@ -117,12 +134,16 @@ def test_translations_keep_their_placeholders(french: Catalog) -> None:
         if not message.id or not any(_strings(message)):
             continue
         expected = _placeholders(_ids(message))
-        params = {m.group(1): (1 if m.group(0)[-1] in "dioxXc" else "x")
-                  for m in PLACEHOLDER.finditer(" ".join(_ids(message)))}
+        params = {
+            m.group(1): (1 if m.group(0)[-1] in "dioxXc" else "x")
+            for m in PLACEHOLDER.finditer(" ".join(_ids(message)))
+        }
         for text in _strings(message):
             if _placeholders([text]) != expected:
-                wrong.append(f"{_ids(message)[0]!r}: {text!r} has {sorted(_placeholders([text]))}, "
-                             f"expected {sorted(expected)}")
+                wrong.append(
+                    f"{_ids(message)[0]!r}: {text!r} has {sorted(_placeholders([text]))}, "
+                    f"expected {sorted(expected)}"
+                )
             elif expected:
                 try:
                     text % params
@@ -132,6 +153,7 @@ def test_translations_keep_their_placeholders(french: Catalog) -> None:
 
 
 # --- the pages, in French ---------------------------------------------------------------------
+
 
 def _visible(page: str) -> str:
     """The text a user sees or hears: tag contents, plus placeholder/aria-label/title/alt.
@@ -198,8 +220,9 @@ def compiled_french(app: Any, french: Catalog, tmp_path: Path) -> Path:
     return mo_file
 
 
-def test_main_pages_are_in_french(client: Any, session: Any, french: Catalog, compiled_french: Path,
-                                  fast_hashing: None) -> None:
+def test_main_pages_are_in_french(
+    client: Any, session: Any, french: Catalog, compiled_french: Path, fast_hashing: None
+) -> None:
     fragments = _english_fragments(french)
     checked: list[str] = []
 
@@ -242,13 +265,22 @@ def test_main_pages_are_in_french(client: Any, session: Any, french: Catalog, co
     assert client.login("alice", PASSWORD).status_code == 302
     get("/assets")  # the empty inventory
 
-    pacs = make_asset(session, name="PACS radiologie", addresses="192.168.10.5", kind="pacs",
-                      criticality="high", holds_patient_data="yes", tags="radiologie",
-                      expected_services="4242/tcp dicom", ae_titles="PACS_RADIO",
-                      audit_interval="24h")
+    pacs = make_asset(
+        session,
+        name="PACS radiologie",
+        addresses="192.168.10.5",
+        kind="pacs",
+        criticality="high",
+        holds_patient_data="yes",
+        tags="radiologie",
+        expected_services="4242/tcp dicom",
+        ae_titles="PACS_RADIO",
+        audit_interval="24h",
+    )
     assert pacs.id is not None
     data = asset_service.asset_to_data(pacs).model_copy(
-        update={"zone": "imagerie", "owner": "Dr Martin"})
+        update={"zone": "imagerie", "owner": "Dr Martin"}
+    )
     asset_service.update_asset(session=session, asset_id=pacs.id, data=data, actor="alice")
     for _ in range(5):
         make_asset(session, kind="workstation")
@@ -263,24 +295,41 @@ def test_main_pages_are_in_french(client: Any, session: Any, french: Catalog, co
     get("/assets/new")
 
     # The domain parsers' messages, in French, next to the field they concern.
-    page = post("/assets/new", {
-        "name": "", "kind": "pacs", "criticality": "high", "exposure": "internal",
-        "addresses": "192.168.1.0/24", "hostnames": "pacs_ancien!", "mac": "zz:zz",
-        "expected_services": "99999/tcp dicom", "ae_titles": "PACS\\RADIO",
-        "software": "cpe:/a:x:y", "tags": "radiologie", "audit_interval": "bientôt",
-    }, 400)
+    page = post(
+        "/assets/new",
+        {
+            "name": "",
+            "kind": "pacs",
+            "criticality": "high",
+            "exposure": "internal",
+            "addresses": "192.168.1.0/24",
+            "hostnames": "pacs_ancien!",
+            "mac": "zz:zz",
+            "expected_services": "99999/tcp dicom",
+            "ae_titles": "PACS\\RADIO",
+            "software": "cpe:/a:x:y",
+            "tags": "radiologie",
+            "audit_interval": "bientôt",
+        },
+        400,
+    )
     assert fr_("Some fields need correcting; see the messages below each one.") in _visible(page)
     expected = {
         "name": fr_("A name is required."),
-        "addresses": fr_("%(value)s is a network range, not one machine's address; "
-                         "list each address.", value="192.168.1.0/24"),
-        "mac": fr_("%(value)s is not a MAC address (expected e.g. 00:1b:63:84:45:e6).",
-                   value="zz:zz"),
+        "addresses": fr_(
+            "%(value)s is a network range, not one machine's address; list each address.",
+            value="192.168.1.0/24",
+        ),
+        "mac": fr_(
+            "%(value)s is not a MAC address (expected e.g. 00:1b:63:84:45:e6).", value="zz:zz"
+        ),
         "expected_services": fr_("Port %(value)s is out of range (1 to 65535).", value="99999"),
-        "ae_titles": fr_("An AE title cannot contain a backslash (%(value)s).",
-                         value="PACS\\RADIO"),
-        "audit_interval": fr_("%(value)s is not a duration; write e.g. 24h, 3d or 1w.",
-                              value="bientôt"),
+        "ae_titles": fr_(
+            "An AE title cannot contain a backslash (%(value)s).", value="PACS\\RADIO"
+        ),
+        "audit_interval": fr_(
+            "%(value)s is not a duration; write e.g. 24h, 3d or 1w.", value="bientôt"
+        ),
     }
     for field_id, message in expected.items():
         assert message in _field_errors(page, field_id), (field_id, message)
@@ -288,39 +337,71 @@ def test_main_pages_are_in_french(client: Any, session: Any, french: Catalog, co
         _field_errors(page, field_id)
 
     # A clash with another asset: French message and a link to it.
-    page = post("/assets/new", {"name": "PACS radiologie", "kind": "pacs", "criticality": "high",
-                                "exposure": "internal", "addresses": "192.168.10.5"}, 400)
-    assert fr_("%(address)s is already the address of %(name)s.", address="192.168.10.5",
-               name="PACS radiologie") in _field_errors(page, "addresses")
+    page = post(
+        "/assets/new",
+        {
+            "name": "PACS radiologie",
+            "kind": "pacs",
+            "criticality": "high",
+            "exposure": "internal",
+            "addresses": "192.168.10.5",
+        },
+        400,
+    )
+    assert fr_(
+        "%(address)s is already the address of %(name)s.",
+        address="192.168.10.5",
+        name="PACS radiologie",
+    ) in _field_errors(page, "addresses")
     assert fr_("Another asset is already called %(name)s.", name="PACS radiologie") in (
-        _field_errors(page, "name"))
+        _field_errors(page, "name")
+    )
 
     # Import: the form, a file with bad rows, then a good file's preview.
     get("/assets/import")
-    bad = (b"name,addresses,kind,holds_patient_data\n"
-           b"IRM,10.0.0.300,modality,yes\n"
-           b"Echographe,10.1.0.1,modalite,peut-etre\n")
-    page = post("/assets/import", {"file": (io.BytesIO(bad), "equipements.csv")}, 400,
-                content_type="multipart/form-data")
-    assert fr_("%(value)s is not an IP address (expected e.g. 192.168.1.20 or 2001:db8::20).",
-               value="10.0.0.300") in _visible(page)
+    bad = (
+        b"name,addresses,kind,holds_patient_data\n"
+        b"IRM,10.0.0.300,modality,yes\n"
+        b"Echographe,10.1.0.1,modalite,peut-etre\n"
+    )
+    page = post(
+        "/assets/import",
+        {"file": (io.BytesIO(bad), "equipements.csv")},
+        400,
+        content_type="multipart/form-data",
+    )
+    assert fr_(
+        "%(value)s is not an IP address (expected e.g. 192.168.1.20 or 2001:db8::20).",
+        value="10.0.0.300",
+    ) in _visible(page)
     assert fr_("Write yes or no (got %(value)s).", value="peut-etre") in _visible(page)
     good = b"name;addresses;kind\nIRM;10.2.0.1;modality\nPACS radiologie;192.168.10.5;pacs\n"
-    page = post("/assets/import", {"file": (io.BytesIO(good), "equipements.csv")}, 200,
-                content_type="multipart/form-data")
+    page = post(
+        "/assets/import",
+        {"file": (io.BytesIO(good), "equipements.csv")},
+        200,
+        content_type="multipart/form-data",
+    )
     assert "equipements.csv" in page
 
     # Users and the account page.
     get("/admin/users")
     get("/admin/users/new")
-    page = post("/admin/users/new", {"username": "x", "role": "viewer", "password": ""}, 400,
-                page="/admin/users/new")
+    page = post(
+        "/admin/users/new",
+        {"username": "x", "role": "viewer", "password": ""},
+        400,
+        page="/admin/users/new",
+    )
     assert _field_errors(page, "username")
     get(f"/admin/users/{admin.id}")
     get("/account")
-    page = post("/account/password",
-                {"pw-current": "", "pw-password": "court", "pw-confirm": "autre"}, 400,
-                page="/account")
+    page = post(
+        "/account/password",
+        {"pw-current": "", "pw-password": "court", "pw-confirm": "autre"},
+        400,
+        page="/account",
+    )
     assert fr_("Enter your current password.") in _field_errors(page, "pw-current")
     assert fr_("The two passwords differ.") in _field_errors(page, "pw-confirm")
     get("/account/tokens")
@@ -333,7 +414,8 @@ def test_main_pages_are_in_french(client: Any, session: Any, french: Catalog, co
     assert response.status_code == 302
     page = get("/account/tokens")
     assert fr_("The token was revoked; scripts using it are refused from now on.") in (
-        _visible(page))
+        _visible(page)
+    )
 
     # Error pages.
     get("/assets/999999", 404)

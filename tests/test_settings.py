@@ -30,6 +30,7 @@ def config_error(overrides=None, environ=None) -> str:
 
 # --- layers ---------------------------------------------------------------------------------
 
+
 def test_defaults_are_safe(tmp_path):
     settings = load_settings(environ={})
     assert settings.web.host == "127.0.0.1" and settings.web.port == 8080
@@ -61,7 +62,7 @@ def test_database_defaults_to_sqlite_under_var_dir(tmp_path):
 
 
 def test_file_overrides_defaults(tmp_path):
-    environ = config_file(tmp_path, '[web]\nport = 9000\n\n[auth]\nthrottle_minutes = 30\n')
+    environ = config_file(tmp_path, "[web]\nport = 9000\n\n[auth]\nthrottle_minutes = 30\n")
     settings = load_settings(environ=environ)
     assert settings.web.port == 9000 and settings.auth.throttle_minutes == 30
     assert settings.web.host == "127.0.0.1"  # untouched keys keep their default
@@ -100,12 +101,14 @@ def test_process_environment_is_read_by_default(monkeypatch):
 
 
 def test_unrelated_variables_are_ignored():
-    settings = load_settings(environ={"INVENTORY_ADMIN_PASSWORD": "x", "HOME": "/root",
-                                      "INVENTORY_WEB": "1"})
+    settings = load_settings(
+        environ={"INVENTORY_ADMIN_PASSWORD": "x", "HOME": "/root", "INVENTORY_WEB": "1"}
+    )
     assert settings.web.port == 8080
 
 
 # --- refusals -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("environ", "setting"),
@@ -156,8 +159,9 @@ def test_missing_or_broken_file(tmp_path):
 @pytest.mark.parametrize("placeholder", ["change-me", "CHANGEME", "secret", "dev"])
 @pytest.mark.parametrize("environment", ["development", "test", "production"])
 def test_placeholder_secrets_refused(placeholder, environment):
-    message = config_error({"general": {"environment": environment},
-                            "web": {"secret_key": placeholder}})
+    message = config_error(
+        {"general": {"environment": environment}, "web": {"secret_key": placeholder}}
+    )
     assert "web.secret_key" in message and "placeholder" in message
 
 
@@ -167,12 +171,17 @@ def test_production_requires_a_long_secret():
     assert "web.secret_key" in config_error(
         {"general": {"environment": "production"}, "web": {"secret_key": "k" * 31}}
     )
-    settings = load_settings(environ={"INVENTORY_GENERAL_ENVIRONMENT": "production",
-                                      "INVENTORY_WEB_SECRET_KEY": LONG_SECRET})
+    settings = load_settings(
+        environ={
+            "INVENTORY_GENERAL_ENVIRONMENT": "production",
+            "INVENTORY_WEB_SECRET_KEY": LONG_SECRET,
+        }
+    )
     assert settings.web.secret_key == LONG_SECRET
 
 
 # --- the secret and the dump ----------------------------------------------------------------
+
 
 def test_development_secret_is_generated_once_and_private(tmp_path):
     settings = load_settings({"general": {"var_dir": str(tmp_path / "var")}}, environ={})

@@ -57,8 +57,9 @@ def rejected(session: Session, text: str | bytes, fmt: str = "csv") -> list[tupl
         import_text(session, text, fmt)
     session.rollback()
     assert counts(session) == before
-    return [(p.line, p.field, v.FieldError(p.message, **p.params).render())
-            for p in caught.value.rows]
+    return [
+        (p.line, p.field, v.FieldError(p.message, **p.params).render()) for p in caught.value.rows
+    ]
 
 
 def record(session: Session, name: str) -> dict[str, Any]:
@@ -70,10 +71,14 @@ def record(session: Session, name: str) -> dict[str, Any]:
 
 # --- reading CSV ----------------------------------------------------------------------------
 
+
 def test_csv_with_commas(session):
-    result = import_text(session, "name,addresses,kind,holds_patient_data,audit_interval\r\n"
-                                  "PACS,10.7.0.1 10.7.0.2,pacs,yes,24h\r\n"
-                                  "Viewer,2001:db8::7,web-viewer,no,\r\n")
+    result = import_text(
+        session,
+        "name,addresses,kind,holds_patient_data,audit_interval\r\n"
+        "PACS,10.7.0.1 10.7.0.2,pacs,yes,24h\r\n"
+        "Viewer,2001:db8::7,web-viewer,no,\r\n",
+    )
     assert (result.created, result.updated, result.unchanged) == (2, 0, 0)
     pacs = record(session, "PACS")
     assert pacs["addresses"] == ["10.7.0.1", "10.7.0.2"] and pacs["holds_patient_data"] is True
@@ -82,8 +87,11 @@ def test_csv_with_commas(session):
 
 
 def test_csv_with_semicolons_keeps_commas_in_cells(session):
-    import_text(session, "name;addresses;notes;expected_services\n"
-                         "PACS;10.7.0.1, 10.7.0.2;a, b, c;4242/tcp dicom, 443/tcp https\n")
+    import_text(
+        session,
+        "name;addresses;notes;expected_services\n"
+        "PACS;10.7.0.1, 10.7.0.2;a, b, c;4242/tcp dicom, 443/tcp https\n",
+    )
     pacs = record(session, "PACS")
     assert pacs["notes"] == "a, b, c"
     assert pacs["addresses"] == ["10.7.0.1", "10.7.0.2"]
@@ -111,7 +119,9 @@ def test_csv_in_windows_1252(session):
     import_text(session, content)
     echo = record(session, "échographe cœur")
     assert (echo["name"], echo["site"], echo["notes"]) == (
-        "Échographe cœur", "Hôpital Nord", "prix 5 €"
+        "Échographe cœur",
+        "Hôpital Nord",
+        "prix 5 €",
     )
 
 
@@ -121,6 +131,7 @@ def test_csv_blank_lines_are_skipped(session):
 
 
 # --- refusing CSV ---------------------------------------------------------------------------
+
 
 def test_unknown_columns_are_refused(session):
     problems = rejected(session, "name,adresses,colour\nPACS,10.7.0.1,blue\n")
@@ -141,20 +152,24 @@ def test_column_twice(session):
 def test_every_bad_row_is_reported_and_nothing_is_written(session):
     existing = make_asset(session, name="Keep", addresses="10.8.0.1", site="Lyon")
     content = (
-        "name,addresses,site,notes\n"             # 1
-        'Keep,10.8.0.1,Paris,"changed\n'           # 2  (valid, updates Keep: must not happen)
-        'over two lines"\n'                        # 3
-        "bad-range,10.8.0.0/24,,\n"                # 4
-        "good,10.8.0.2,,\n"                        # 5
-        ",10.8.0.3,,\n"                            # 6  no name
-        "short,10.8.0.4\n"                         # 7  too few cells
-        'bad-multi,10.8.0.5,"Ly\non",\n'           # 8  site with a line break (ends on 9)
-        "also-good,10.8.0.6,,\n"                   # 10
-        "bad-several,fe80::1%eth0,,\n"             # 11
+        "name,addresses,site,notes\n"  # 1
+        'Keep,10.8.0.1,Paris,"changed\n'  # 2  (valid, updates Keep: must not happen)
+        'over two lines"\n'  # 3
+        "bad-range,10.8.0.0/24,,\n"  # 4
+        "good,10.8.0.2,,\n"  # 5
+        ",10.8.0.3,,\n"  # 6  no name
+        "short,10.8.0.4\n"  # 7  too few cells
+        'bad-multi,10.8.0.5,"Ly\non",\n'  # 8  site with a line break (ends on 9)
+        "also-good,10.8.0.6,,\n"  # 10
+        "bad-several,fe80::1%eth0,,\n"  # 11
     )
     problems = rejected(session, content)
     assert [(line, field) for line, field, _ in problems] == [
-        (4, "addresses"), (6, "name"), (7, ""), (8, "site"), (11, "addresses")
+        (4, "addresses"),
+        (6, "name"),
+        (7, ""),
+        (8, "site"),
+        (11, "addresses"),
     ]
     reasons = [reason for _, _, reason in problems]
     assert "not one machine's address" in reasons[0]
@@ -172,8 +187,10 @@ def test_several_problems_on_one_row_are_all_listed(session):
 
 
 def test_duplicates_inside_the_file(session):
-    problems = rejected(session, "name,addresses\nPACS,10.9.0.1\nViewer,10.9.0.2\n"
-                                 "pacs,10.9.0.3\nNAS,::ffff:10.9.0.2\n")
+    problems = rejected(
+        session,
+        "name,addresses\nPACS,10.9.0.1\nViewer,10.9.0.2\npacs,10.9.0.3\nNAS,::ffff:10.9.0.2\n",
+    )
     assert problems == [
         (4, "name", "pacs is already on line 2."),
         (5, "addresses", "10.9.0.2 is also on line 3."),
@@ -206,8 +223,9 @@ def test_addresses_may_move_between_assets_of_the_same_file(session):
 
 def test_import_updates_by_name_and_records_history(session):
     asset = make_asset(session, name="PACS", addresses="10.9.3.1", site="Lyon")
-    plan = transfer.plan_import(session=session, content=b"name,site\npacs,Paris\nNew,\n",
-                                fmt="csv")
+    plan = transfer.plan_import(
+        session=session, content=b"name,site\npacs,Paris\nNew,\n", fmt="csv"
+    )
     assert (plan.creates, plan.updates, plan.problems) == (1, 1, [])
     assert counts(session)[0] == 1  # planning writes nothing
     result = transfer.apply_import(session=session, plan=plan, actor="bob")
@@ -220,8 +238,10 @@ def test_import_updates_by_name_and_records_history(session):
 
 
 def test_importing_the_same_file_twice_changes_nothing(session):
-    content = ("name,addresses,tags,expected_services,software\n"
-               "PACS,10.9.4.1,zeta alpha,443/tcp https; 80/tcp,cpe:2.3:a:b:c\n")
+    content = (
+        "name,addresses,tags,expected_services,software\n"
+        "PACS,10.9.4.1,zeta alpha,443/tcp https; 80/tcp,cpe:2.3:a:b:c\n"
+    )
     import_text(session, content)
     before = counts(session)
     result = import_text(session, content)
@@ -268,12 +288,25 @@ def test_guess_format():
 
 # --- JSON -----------------------------------------------------------------------------------
 
+
 def test_json_export_document(session):
-    document = {"format": "vigie-assets", "version": 1, "assets": [
-        {"name": "PACS", "addresses": ["10.9.5.1", "2001:db8::5"], "holds_patient_data": True,
-         "expected_services": ["4242/tcp dicom", {"port": 443, "protocol": "tcp", "name": "https"}],
-         "audit_interval": 86400, "tags": ["b", "a"]},
-    ]}
+    document = {
+        "format": "vigie-assets",
+        "version": 1,
+        "assets": [
+            {
+                "name": "PACS",
+                "addresses": ["10.9.5.1", "2001:db8::5"],
+                "holds_patient_data": True,
+                "expected_services": [
+                    "4242/tcp dicom",
+                    {"port": 443, "protocol": "tcp", "name": "https"},
+                ],
+                "audit_interval": 86400,
+                "tags": ["b", "a"],
+            },
+        ],
+    }
     assert import_text(session, json.dumps(document), "json").created == 1
     pacs = record(session, "PACS")
     assert pacs["addresses"] == ["10.9.5.1", "2001:db8::5"]
@@ -290,16 +323,24 @@ def test_json_bare_list(session):
 
 
 def test_json_bad_items_are_numbered(session):
-    content = json.dumps([
-        {"name": "ok", "addresses": ["10.9.6.1"]},
-        "just text",
-        {"name": "x", "colour": "red"},
-        {"name": 5, "addresses": 10, "tags": {"a": 1}, "notes": ["n"]},
-        {"name": "y", "addresses": ["10.9.6.0/30"]},
-    ])
+    content = json.dumps(
+        [
+            {"name": "ok", "addresses": ["10.9.6.1"]},
+            "just text",
+            {"name": "x", "colour": "red"},
+            {"name": 5, "addresses": 10, "tags": {"a": 1}, "notes": ["n"]},
+            {"name": "y", "addresses": ["10.9.6.0/30"]},
+        ]
+    )
     problems = rejected(session, content, "json")
     assert [(line, field) for line, field, _ in problems] == [
-        (2, ""), (3, ""), (4, "name"), (4, "addresses"), (4, "tags"), (4, "notes"), (5, "addresses")
+        (2, ""),
+        (3, ""),
+        (4, "name"),
+        (4, "addresses"),
+        (4, "tags"),
+        (4, "notes"),
+        (5, "addresses"),
     ]
     assert "must be an object" in problems[0][2]
     assert "Unknown fields: colour" in problems[1][2]
@@ -332,17 +373,31 @@ def test_json_nul_and_lone_surrogates_never_reach_the_database(session):
 # --- export then import ---------------------------------------------------------------------
 
 TRICKY = [
-    {"name": 'Say "hello", world; ok', "addresses": "10.10.0.1 2001:db8:0:0::a",
-     "notes": 'line one, with "quotes"; and semicolons\nline two\n\n  indented line\ttab'},
-    {"name": "Échographe cœur 心臓", "site": "Hôpital Nord-Est", "zone": "imagerie",
-     "owner": "Dr Zoë O'Brien <zoe@example.org>", "criticality": "critical",
-     "holds_patient_data": "yes", "exposure": "vpn", "kind": "modality",
-     "addresses": "::ffff:10.10.0.2", "mac": "00-1B-63-84-45-E6",
-     "expected_services": "4242/tcp dicom; 104/tcp; 161/udp snmp",
-     "ae_titles": "STORE  SCP; FIND SCP; ECHO_1", "hostnames": "echo.clinic.local; echo2",
-     "software": "cpe:2.3:a:orthanc-server:orthanc:1.12.1; cpe:2.3:a:acme:foo\\:bar:2.0, "
-                 "cpe:2.3:a:acme\\,_inc:foo\\;bar",
-     "tags": "cardio, site:lyon zone/dmz", "audit_interval": "90m", "notes": "=SUM(A1:A2)"},
+    {
+        "name": 'Say "hello", world; ok',
+        "addresses": "10.10.0.1 2001:db8:0:0::a",
+        "notes": 'line one, with "quotes"; and semicolons\nline two\n\n  indented line\ttab',
+    },
+    {
+        "name": "Échographe cœur 心臓",
+        "site": "Hôpital Nord-Est",
+        "zone": "imagerie",
+        "owner": "Dr Zoë O'Brien <zoe@example.org>",
+        "criticality": "critical",
+        "holds_patient_data": "yes",
+        "exposure": "vpn",
+        "kind": "modality",
+        "addresses": "::ffff:10.10.0.2",
+        "mac": "00-1B-63-84-45-E6",
+        "expected_services": "4242/tcp dicom; 104/tcp; 161/udp snmp",
+        "ae_titles": "STORE  SCP; FIND SCP; ECHO_1",
+        "hostnames": "echo.clinic.local; echo2",
+        "software": "cpe:2.3:a:orthanc-server:orthanc:1.12.1; cpe:2.3:a:acme:foo\\:bar:2.0, "
+        "cpe:2.3:a:acme\\,_inc:foo\\;bar",
+        "tags": "cardio, site:lyon zone/dmz",
+        "audit_interval": "90m",
+        "notes": "=SUM(A1:A2)",
+    },
     {"name": "minimal"},
     {"name": "  padded  ", "notes": "trailing\r\nwindows\r\nlines"},
     {"name": "-starts with dash", "audit_interval": "2w", "exposure": "public"},
@@ -369,7 +424,8 @@ def test_export_formats(session):
     document = json.loads(export(session, "json"))
     assert (document["format"], document["version"]) == ("vigie-assets", 1)
     assert [a["name"] for a in document["assets"]] == [
-        'Say "hello", world; ok', "Échographe cœur 心臓"
+        'Say "hello", world; ok',
+        "Échographe cœur 心臓",
     ]
     echo = document["assets"][1]
     assert list(echo) == list(transfer.COLUMNS)
@@ -402,8 +458,11 @@ def test_large_export_is_streamed_in_chunks(session):
 SAFE = st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Zl", "Zp"))
 LABEL = st.text(SAFE, max_size=20)
 HOST_LABEL = st.from_regex(r"[a-z0-9]([a-z0-9_-]{0,8}[a-z0-9])?", fullmatch=True)
-AE = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E, blacklist_characters="\\;"),
-             min_size=1, max_size=16).filter(lambda t: t.strip())
+AE = st.text(
+    st.characters(min_codepoint=0x20, max_codepoint=0x7E, blacklist_characters="\\;"),
+    min_size=1,
+    max_size=16,
+).filter(lambda t: t.strip())
 CPE_WORD = st.from_regex(r"[a-z0-9_]([a-z0-9._-]{0,8})", fullmatch=True).filter(
     lambda w: w not in {"*", "-"}
 )
@@ -425,11 +484,14 @@ def raw_assets(draw: st.DrawFn) -> dict[str, Any]:
     return {
         "name": draw(st.text(SAFE, min_size=1, max_size=40).filter(lambda t: t.strip())),
         "addresses": draw(st.lists(ADDRESS, max_size=3, unique=True)),
-        "hostnames": draw(st.lists(
-            st.lists(HOST_LABEL, min_size=1, max_size=3).map(".".join), max_size=2, unique=True
-        ).filter(lambda hs: not any(v._is_address(h) for h in hs))),
-        "mac": draw(st.one_of(st.just(""), st.integers(0, 2**48 - 1).map(
-            lambda n: str(netaddr.EUI(n))))),
+        "hostnames": draw(
+            st.lists(
+                st.lists(HOST_LABEL, min_size=1, max_size=3).map(".".join), max_size=2, unique=True
+            ).filter(lambda hs: not any(v._is_address(h) for h in hs))
+        ),
+        "mac": draw(
+            st.one_of(st.just(""), st.integers(0, 2**48 - 1).map(lambda n: str(netaddr.EUI(n))))
+        ),
         "kind": draw(st.sampled_from(["pacs", "nas", "web-viewer", "other", ""])),
         "site": draw(LABEL),
         "zone": draw(LABEL),
@@ -437,19 +499,36 @@ def raw_assets(draw: st.DrawFn) -> dict[str, Any]:
         "criticality": draw(st.sampled_from(["low", "medium", "high", "critical"])),
         "holds_patient_data": draw(st.booleans()),
         "exposure": draw(st.sampled_from(["internal", "vpn", "public"])),
-        "expected_services": draw(st.lists(
-            st.tuples(st.integers(1, 65535), st.sampled_from(["tcp", "udp"]),
-                      st.from_regex(r"([a-z][a-z0-9]{0,6})?", fullmatch=True)),
-            max_size=3, unique_by=lambda s: (s[0], s[1]),
-        ).map(lambda ss: [f"{p}/{proto} {n}".strip() for p, proto, n in ss])),
+        "expected_services": draw(
+            st.lists(
+                st.tuples(
+                    st.integers(1, 65535),
+                    st.sampled_from(["tcp", "udp"]),
+                    st.from_regex(r"([a-z][a-z0-9]{0,6})?", fullmatch=True),
+                ),
+                max_size=3,
+                unique_by=lambda s: (s[0], s[1]),
+            ).map(lambda ss: [f"{p}/{proto} {n}".strip() for p, proto, n in ss])
+        ),
         "ae_titles": draw(st.lists(AE, max_size=3, unique_by=str.strip)),
-        "software": draw(st.lists(
-            st.tuples(st.sampled_from("aho"), CPE_WORD, CPE_WORD).map(
-                lambda t: f"cpe:2.3:{t[0]}:{t[1]}:{t[2]}"), max_size=2, unique=True)),
-        "tags": draw(st.lists(st.from_regex(r"[a-z0-9][a-z0-9._:/+-]{0,12}", fullmatch=True),
-                              max_size=3)),
-        "audit_interval": draw(st.one_of(st.none(), st.integers(15, 366 * 24 * 60).map(
-            lambda minutes: v.format_interval(minutes * 60)))),
+        "software": draw(
+            st.lists(
+                st.tuples(st.sampled_from("aho"), CPE_WORD, CPE_WORD).map(
+                    lambda t: f"cpe:2.3:{t[0]}:{t[1]}:{t[2]}"
+                ),
+                max_size=2,
+                unique=True,
+            )
+        ),
+        "tags": draw(
+            st.lists(st.from_regex(r"[a-z0-9][a-z0-9._:/+-]{0,12}", fullmatch=True), max_size=3)
+        ),
+        "audit_interval": draw(
+            st.one_of(
+                st.none(),
+                st.integers(15, 366 * 24 * 60).map(lambda minutes: v.format_interval(minutes * 60)),
+            )
+        ),
         "notes": draw(st.text(max_size=80)),
     }
 
@@ -459,10 +538,16 @@ def _distinct(raws: list[dict[str, Any]]) -> bool:
     return len(set(addresses)) == len(addresses)
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(raws=st.lists(raw_assets(), min_size=1, max_size=4,
-                     unique_by=lambda raw: raw["name"].strip().lower()).filter(_distinct))
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    raws=st.lists(
+        raw_assets(), min_size=1, max_size=4, unique_by=lambda raw: raw["name"].strip().lower()
+    ).filter(_distinct)
+)
 def test_generated_inventories_round_trip(session, raws):
     wipe(session)
     fill(session, raws)
@@ -477,18 +562,21 @@ def test_generated_inventories_round_trip(session, raws):
 
 # --- spreadsheet formulas -------------------------------------------------------------------
 
+
 def test_csv_export_neutralises_formulas_and_import_restores_them(session):
     """A note like =HYPERLINK(...) must not run when the export is opened in a spreadsheet."""
     from inventory.services import transfer
     from inventory.services.assets import live_assets
     from tests.factories import make_asset
 
-    make_asset(session, name="=cmd|' /C calc'!A0", notes="@SUM(1+1)", owner="-2+3", addresses="10.9.9.9")
+    make_asset(
+        session, name="=cmd|' /C calc'!A0", notes="@SUM(1+1)", owner="-2+3", addresses="10.9.9.9"
+    )
     exported = "".join(transfer.export_csv(live_assets(session=session)))
     row = exported.splitlines()[1]
     assert row.startswith("'=cmd")
     assert ",'@SUM(1+1)" in row and ",'-2+3," in row
     plan = transfer.plan_import(session=session, content=exported.encode(), fmt="csv")
     assert not plan.problems
-    (_, data, _), = plan.rows
+    ((_, data, _),) = plan.rows
     assert data.name == "=cmd|' /C calc'!A0" and data.notes == "@SUM(1+1)" and data.owner == "-2+3"

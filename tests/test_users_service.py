@@ -24,13 +24,15 @@ POLICY = svc.LoginPolicy(max_failures=3, window=timedelta(minutes=15), min_passw
 @pytest.fixture(autouse=True)
 def cheap_hashing(monkeypatch):
     """Cheaper argon2 parameters so that the many logins below stay quick (still argon2id)."""
-    monkeypatch.setattr(svc, "_hasher", argon2.PasswordHasher(time_cost=1, memory_cost=1024,
-                                                              parallelism=1))
+    monkeypatch.setattr(
+        svc, "_hasher", argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
 
 
 def login(session, username, password=PASSWORD, client="10.0.0.1", policy=POLICY):
-    return svc.authenticate(session=session, username=username, password=password, client=client,
-                            policy=policy)
+    return svc.authenticate(
+        session=session, username=username, password=password, client=client, policy=policy
+    )
 
 
 def failures(session) -> int:
@@ -38,6 +40,7 @@ def failures(session) -> int:
 
 
 # --- passwords ------------------------------------------------------------------------------
+
 
 def test_password_is_stored_as_an_argon2id_hash(session, monkeypatch):
     monkeypatch.setattr(svc, "_hasher", REAL_HASHER)
@@ -55,8 +58,9 @@ def test_generated_password_is_returned_once_and_works(session):
     user, generated = svc.create_user(session=session, username="alice", role=Role.auditor)
     assert generated and len(generated) >= 10 and generated not in user.password_hash
     assert login(session, "alice", generated).id == user.id
-    _, given = svc.create_user(session=session, username="bob", role=Role.viewer,
-                               password="a long password")
+    _, given = svc.create_user(
+        session=session, username="bob", role=Role.viewer, password="a long password"
+    )
     assert given is None
 
 
@@ -83,6 +87,7 @@ def test_short_password_refused(session):
 
 # --- logging in -----------------------------------------------------------------------------
 
+
 def test_login_with_the_right_password(session):
     alice = make_user(session, "viewer", username="Alice")
     assert alice.last_login_at is None
@@ -99,9 +104,11 @@ def test_login_refused_and_counted(session, case):
     alice = make_user(session, "viewer", username="alice")
     if case == "inactive":
         svc.update_user(session=session, user_id=alice.id, active=False)
-    username, password = {"wrong password": ("alice", "not the password"),
-                          "unknown user": ("mallory", PASSWORD),
-                          "inactive": ("alice", PASSWORD)}[case]
+    username, password = {
+        "wrong password": ("alice", "not the password"),
+        "unknown user": ("mallory", PASSWORD),
+        "inactive": ("alice", PASSWORD),
+    }[case]
     assert login(session, username, password, client="192.0.2.9") is None
     [failure] = session.scalars(select(LoginFailure)).all()
     assert (failure.username, failure.client) == (username, "192.0.2.9")
@@ -138,8 +145,14 @@ def test_failures_older_than_the_window_do_not_count(session):
     assert login(session, "alice", "guess", client="198.51.100.7") is None  # not throttled
     assert login(session, "alice", client="198.51.100.7") is not None
     # very old rows are purged as logins happen
-    assert session.scalar(select(func.count()).select_from(LoginFailure).where(
-        LoginFailure.at < utcnow() - 4 * POLICY.window)) == 0
+    assert (
+        session.scalar(
+            select(func.count())
+            .select_from(LoginFailure)
+            .where(LoginFailure.at < utcnow() - 4 * POLICY.window)
+        )
+        == 0
+    )
 
 
 def test_success_clears_the_accounts_failures(session):
@@ -153,6 +166,7 @@ def test_success_clears_the_accounts_failures(session):
 
 
 # --- roles and the last admin ---------------------------------------------------------------
+
 
 def test_last_active_admin_cannot_be_demoted_or_disabled(session):
     root = make_user(session, "admin", username="root")
@@ -207,6 +221,7 @@ def test_locale_and_listing(session):
 
 # --- sessions -------------------------------------------------------------------------------
 
+
 def test_password_change_ends_other_sessions(session):
     alice = make_user(session, "viewer", username="alice")
     old_session = alice.get_id()
@@ -239,8 +254,22 @@ def test_disabling_ends_sessions(session):
     assert svc.load_session_user(session=session, session_id=alice.get_id()) is not None
 
 
-@pytest.mark.parametrize("session_id", ["", "abc", "1", "1:", "x:y", "999:abc", ":", "-1:abc",
-                                        "99999999999999999999:abc", "²:abc", "1:é"])
+@pytest.mark.parametrize(
+    "session_id",
+    [
+        "",
+        "abc",
+        "1",
+        "1:",
+        "x:y",
+        "999:abc",
+        ":",
+        "-1:abc",
+        "99999999999999999999:abc",
+        "²:abc",
+        "1:é",
+    ],
+)
 def test_bogus_session_ids(session, session_id):
     make_user(session, "viewer", username="alice")
     assert svc.load_session_user(session=session, session_id=session_id) is None
@@ -253,6 +282,7 @@ def test_unknown_user_id(session, user_id):
 
 
 # --- first admin ----------------------------------------------------------------------------
+
 
 def test_first_admin_created_once(session):
     created = svc.ensure_first_admin(session=session, password=None)

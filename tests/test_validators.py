@@ -29,6 +29,7 @@ def error_of(parse: Any, *args: Any, **kwargs: Any) -> str:
 
 # --- text -----------------------------------------------------------------------------------
 
+
 def test_name_is_trimmed_and_required():
     assert v.parse_name("  PACS radiologie \t") == "PACS radiologie"
     assert "required" in error_of(v.parse_name, "   ")
@@ -65,8 +66,16 @@ def test_notes_drop_characters_no_database_can_store():
 
 def test_text_fields_refuse_values_that_are_not_text():
     # JSON imports can carry numbers, lists or objects where text is expected.
-    for parse in (v.parse_name, v.parse_label, v.parse_notes, v.parse_mac, v.parse_address,
-                  v.parse_hostname, v.parse_ae_title, v.parse_cpe):
+    for parse in (
+        v.parse_name,
+        v.parse_label,
+        v.parse_notes,
+        v.parse_mac,
+        v.parse_address,
+        v.parse_hostname,
+        v.parse_ae_title,
+        v.parse_cpe,
+    ):
         assert "Expected text" in error_of(parse, 42), parse.__name__
     assert "Expected text" in error_of(v.parse_choice, ["pacs"], KINDS)
     assert "Expected text" in error_of(v.parse_tags, 7)
@@ -100,6 +109,7 @@ def test_choice_normalises_spelling_and_lists_choices():
 
 
 # --- addresses ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("text", "expected"),
@@ -179,8 +189,11 @@ def test_address_listed_twice_even_in_another_notation():
 
 
 def _usable(address: netaddr.IPAddress) -> bool:
-    return not (address.value == 0 or address.is_multicast()
-                or (address.version == 4 and address.value == 0xFFFFFFFF))
+    return not (
+        address.value == 0
+        or address.is_multicast()
+        or (address.version == 4 and address.value == 0xFFFFFFFF)
+    )
 
 
 @settings(max_examples=300)
@@ -213,10 +226,17 @@ def test_every_ipv4_mapped_ipv6_becomes_its_ipv4(value):
 
 # --- MAC ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "text",
-    ["00:1b:63:84:45:e6", "00-1B-63-84-45-E6", "001b638445e6", "001b.6384.45e6", "0:1b:63:84:45:e6",
-     " 00:1B:63:84:45:E6 "],
+    [
+        "00:1b:63:84:45:e6",
+        "00-1B-63-84-45-E6",
+        "001b638445e6",
+        "001b.6384.45e6",
+        "0:1b:63:84:45:e6",
+        " 00:1B:63:84:45:E6 ",
+    ],
 )
 def test_mac_notations_normalised(text):
     assert v.parse_mac(text) == "00:1b:63:84:45:e6"
@@ -246,11 +266,14 @@ def test_every_mac_round_trips(value):
 
 # --- host names and tags --------------------------------------------------------------------
 
+
 def test_hostname_normalised():
     assert v.parse_hostname(" PACS.Clinic.Local. ") == "pacs.clinic.local"
     assert v.parse_hostname("x" * 63) == "x" * 63
     assert v.parse_hostnames("pacs.local, viewer.local;nas") == [
-        "pacs.local", "viewer.local", "nas"
+        "pacs.local",
+        "viewer.local",
+        "nas",
     ]
 
 
@@ -290,6 +313,7 @@ def test_tag_refused(text):
 
 # --- services -------------------------------------------------------------------------------
 
+
 def test_services_parsed_sorted_and_lowercased():
     services = v.parse_services("4242/tcp DICOM; 443/tcp https\n53/UDP dns, 80")
     assert [str(s) for s in services] == ["53/udp dns", "80/tcp", "443/tcp https", "4242/tcp dicom"]
@@ -300,7 +324,8 @@ def test_service_from_json_object():
     assert str(dicom) == "104/tcp dicom"
     assert str(v.parse_service({"port": 161, "protocol": "udp"})) == "161/udp"
     assert [str(s) for s in v.parse_services([{"port": 443}, "80/tcp http"])] == [
-        "80/tcp http", "443/tcp"
+        "80/tcp http",
+        "443/tcp",
     ]
 
 
@@ -326,6 +351,7 @@ def test_service_listed_twice():
 
 
 # --- DICOM AE titles ------------------------------------------------------------------------
+
 
 def test_ae_title_rules():
     assert v.parse_ae_title("  PACS SCP  ") == "PACS SCP"
@@ -355,6 +381,7 @@ def test_ae_title_property(text):
 
 
 # --- CPE 2.3 --------------------------------------------------------------------------------
+
 
 def test_cpe_complete_name_is_kept_lowercase():
     name = "cpe:2.3:a:orthanc-server:orthanc:1.12.1:*:*:*:*:*:*:*"
@@ -410,9 +437,7 @@ def test_cpes_list():
         "cpe:2.3:a:orthanc-server:orthanc:*:*:*:*:*:*:*:*",
         "cpe:2.3:o:linux:linux_kernel:5.10:*:*:*:*:*:*:*",
     ]
-    assert "listed twice" in error_of(
-        v.parse_cpes, "cpe:2.3:a:a:b cpe:2.3:a:a:b:*:*:*:*:*:*:*:*"
-    )
+    assert "listed twice" in error_of(v.parse_cpes, "cpe:2.3:a:a:b cpe:2.3:a:a:b:*:*:*:*:*:*:*:*")
 
 
 def test_cpes_with_escaped_separators_stay_whole():
@@ -425,10 +450,20 @@ def test_cpes_with_escaped_separators_stay_whole():
 
 # --- intervals ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("24h", 86400), ("7d", 604800), ("1d12h", 129600), ("90m", 5400), ("2w", 1209600),
-     ("1 D 2 H", 93600), ("15m", 900), ("366d", 366 * 86400), (3600, 3600)],
+    [
+        ("24h", 86400),
+        ("7d", 604800),
+        ("1d12h", 129600),
+        ("90m", 5400),
+        ("2w", 1209600),
+        ("1 D 2 H", 93600),
+        ("15m", 900),
+        ("366d", 366 * 86400),
+        (3600, 3600),
+    ],
 )
 def test_interval_parsed(text, seconds):
     assert v.parse_interval(text) == seconds
@@ -442,10 +477,18 @@ def test_interval_empty_means_default():
 
 @pytest.mark.parametrize(
     ("text", "words"),
-    [("24", "not a duration"), ("1.5h", "not a duration"), ("-1h", "not a duration"),
-     ("1y", "not a duration"), ("h", "not a duration"), (True, "not a duration"),
-     ("14m", "between 15 minutes and 366 days"), ("367d", "between 15 minutes and 366 days"),
-     (60, "between 15 minutes and 366 days"), (1000, "not a duration")],
+    [
+        ("24", "not a duration"),
+        ("1.5h", "not a duration"),
+        ("-1h", "not a duration"),
+        ("1y", "not a duration"),
+        ("h", "not a duration"),
+        (True, "not a duration"),
+        ("14m", "between 15 minutes and 366 days"),
+        ("367d", "between 15 minutes and 366 days"),
+        (60, "between 15 minutes and 366 days"),
+        (1000, "not a duration"),
+    ],
 )
 def test_interval_refused(text, words):
     assert words in error_of(v.parse_interval, text)
@@ -541,15 +584,18 @@ def test_parsed_values_parse_again_to_themselves(name, text):
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children,
-                                                                      max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
     max_leaves=6,
 )
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.sampled_from(ASSET_FIELDS), JSON_VALUES, max_size=6),
-       st.sampled_from(["", "\ud800", "\udfff x", "\x00"]))
+@given(
+    st.dictionaries(st.sampled_from(ASSET_FIELDS), JSON_VALUES, max_size=6),
+    st.sampled_from(["", "\ud800", "\udfff x", "\x00"]),
+)
 def test_any_json_asset_gives_field_messages_never_a_crash(raw, lone):
     """A JSON import can put any value in any field; the answer is per-field messages."""
     raw.setdefault("name", "pacs" + lone)
@@ -566,8 +612,15 @@ def test_any_json_asset_gives_field_messages_never_a_crash(raw, lone):
 
 def test_validate_asset_reports_every_field_at_once():
     with pytest.raises(InvalidInput) as caught:
-        validate_asset({"name": "", "addresses": "10.0.0.0/24", "mac": "nope", "kind": "toaster",
-                        "colour": "blue"})
+        validate_asset(
+            {
+                "name": "",
+                "addresses": "10.0.0.0/24",
+                "mac": "nope",
+                "kind": "toaster",
+                "colour": "blue",
+            }
+        )
     assert set(caught.value.fields) == {"name", "addresses", "mac", "kind", "_"}
     assert "colour" in caught.value.fields["_"][0][1]["fields"]
 
@@ -583,6 +636,8 @@ def test_name_whose_lower_case_key_would_not_fit():
     assert "at most 200" in error_of(v.parse_name, "İ" * 101)  # lowered, it is 202 characters
 
 
-@pytest.mark.parametrize("text", ["00:1b:63", "00:1b:63:84:45", "001b.6384", "00:1b:63:84:45:e6:77", "001b63"])
+@pytest.mark.parametrize(
+    "text", ["00:1b:63", "00:1b:63:84:45", "001b.6384", "00:1b:63:84:45:e6:77", "001b63"]
+)
 def test_partial_mac_is_refused_not_padded(text):
     assert "not a MAC address" in error_of(v.parse_mac, text)

@@ -421,16 +421,23 @@ def test_a_forged_session_id_is_not_a_login(client, session):
     assert not logged_in(client)
 
 
-def test_behind_a_trusted_proxy_throttling_counts_the_real_client(tmp_path, database_url, engine, session):
+def test_behind_a_trusted_proxy_throttling_counts_the_real_client(
+    tmp_path, database_url, engine, session
+):
     """With web.trusted_proxies = 1, one client's failures do not lock out another client."""
     from inventory import create_app
     from inventory.settings import load_settings
     from tests.conftest import TEST_SECRET, FormClient
     from tests.factories import PASSWORD, make_user
 
-    settings = load_settings({"general": {"environment": "test", "var_dir": str(tmp_path / "var")},
-                              "database": {"url": database_url},
-                              "web": {"secret_key": TEST_SECRET, "trusted_proxies": 1}}, environ={})
+    settings = load_settings(
+        {
+            "general": {"environment": "test", "var_dir": str(tmp_path / "var")},
+            "database": {"url": database_url},
+            "web": {"secret_key": TEST_SECRET, "trusted_proxies": 1},
+        },
+        environ={},
+    )
     app = create_app(settings=settings, engine=engine)
     app.test_client_class = FormClient
     make_user(session, "viewer", username="carol")

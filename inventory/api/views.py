@@ -33,9 +33,15 @@ def _error(status: int, code: str, message: str, fields: dict[str, list[str]] | 
 def _authenticate() -> Any:
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
-    user = user_for_token(session=get_session(), secret=secret.strip()) if scheme.lower() == "bearer" else None
+    user = (
+        user_for_token(session=get_session(), secret=secret.strip())
+        if scheme.lower() == "bearer"
+        else None
+    )
     if user is None:
-        body, status = _error(401, "unauthorized", "A valid API token is required (Authorization: Bearer <token>).")
+        body, status = _error(
+            401, "unauthorized", "A valid API token is required (Authorization: Bearer <token>)."
+        )
         return body, status, {"WWW-Authenticate": 'Bearer realm="vigie"'}
     g.api_user = user
     return None
@@ -60,8 +66,12 @@ def _invalid(exc: InvalidInput) -> Any:
         name: [render(m, {k: v for k, v in p.items() if k != "asset_id"}) for m, p in messages]
         for name, messages in exc.fields.items()
     }
-    return _error(409 if exc.__class__.__name__ == "Conflict" else 422, "invalid",
-                  render(exc.message, exc.params), fields)
+    return _error(
+        409 if exc.__class__.__name__ == "Conflict" else 422,
+        "invalid",
+        render(exc.message, exc.params),
+        fields,
+    )
 
 
 @bp.errorhandler(NotFound)
@@ -71,7 +81,9 @@ def _not_found(exc: NotFound) -> Any:
 
 @bp.errorhandler(HTTPException)
 def _http(exc: HTTPException) -> Any:
-    return _error(exc.code or 500, str(exc.name).lower().replace(" ", "_"), exc.description or str(exc.name))
+    return _error(
+        exc.code or 500, str(exc.name).lower().replace(" ", "_"), exc.description or str(exc.name)
+    )
 
 
 def _public(asset: Asset) -> dict[str, Any]:
@@ -87,7 +99,9 @@ def _public(asset: Asset) -> dict[str, Any]:
 def _body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise InvalidInput("Send a JSON object with the asset's fields (Content-Type: application/json).")
+        raise InvalidInput(
+            "Send a JSON object with the asset's fields (Content-Type: application/json)."
+        )
     return body
 
 
@@ -112,14 +126,21 @@ def list_assets() -> Any:
         patient_data={"true": True, "yes": True, "false": False, "no": False}.get(patient.lower()),
         tag=args.get("tag", "")[:40],
         archived=args.get("archived", "").lower() in {"1", "true", "yes"},
-        sort=args.get("sort", "name") if args.get("sort", "name") in asset_service.SORT_KEYS else "name",
+        sort=args.get("sort", "name")
+        if args.get("sort", "name") in asset_service.SORT_KEYS
+        else "name",
         descending=args.get("order") == "desc",
         page=_int_arg("page", 1, 1, 10_000_000),
         per_page=_int_arg("per_page", 50, 1, MAX_PER_PAGE),
     )
     page = asset_service.list_assets(session=get_session(), query=query)
-    return {"items": [_public(a) for a in page.items], "total": page.total, "page": page.page,
-            "pages": page.pages, "per_page": page.per_page}
+    return {
+        "items": [_public(a) for a in page.items],
+        "total": page.total,
+        "page": page.page,
+        "pages": page.pages,
+        "per_page": page.per_page,
+    }
 
 
 @bp.get("/assets/<int:asset_id>")
@@ -132,7 +153,9 @@ def get_asset(asset_id: int) -> Any:
 @requires(Role.admin)
 def create_asset() -> Any:
     data = asset_service.validate_asset(_body())
-    asset = asset_service.create_asset(session=get_session(), data=data, actor=g.api_user.username, source="api")
+    asset = asset_service.create_asset(
+        session=get_session(), data=data, actor=g.api_user.username, source="api"
+    )
     return _public(asset), 201, {"Location": f"/api/v1/assets/{asset.id}"}
 
 
@@ -142,8 +165,9 @@ def replace_asset(asset_id: int) -> Any:
     """Full replacement: fields left out take their default (like a form submitted empty)."""
     db = get_session()
     data = asset_service.validate_asset(_body())
-    asset = asset_service.update_asset(session=db, asset_id=asset_id, data=data, actor=g.api_user.username,
-                                       source="api")
+    asset = asset_service.update_asset(
+        session=db, asset_id=asset_id, data=data, actor=g.api_user.username, source="api"
+    )
     return _public(asset)
 
 
@@ -156,8 +180,9 @@ def patch_asset(asset_id: int) -> Any:
         asset_service.asset_to_data(asset_service.get_asset(session=db, asset_id=asset_id))
     )
     data = asset_service.validate_asset({**current, **_body()})
-    asset = asset_service.update_asset(session=db, asset_id=asset_id, data=data, actor=g.api_user.username,
-                                       source="api")
+    asset = asset_service.update_asset(
+        session=db, asset_id=asset_id, data=data, actor=g.api_user.username, source="api"
+    )
     return _public(asset)
 
 
@@ -165,6 +190,7 @@ def patch_asset(asset_id: int) -> Any:
 @requires(Role.admin)
 def archive_asset(asset_id: int) -> Any:
     """Archives (never erases): the history is kept."""
-    asset = asset_service.archive_asset(session=get_session(), asset_id=asset_id, actor=g.api_user.username,
-                                        source="api")
+    asset = asset_service.archive_asset(
+        session=get_session(), asset_id=asset_id, actor=g.api_user.username, source="api"
+    )
     return _public(asset)

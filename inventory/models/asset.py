@@ -140,7 +140,9 @@ class AssetAddress(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     asset_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("asset.id", ondelete="CASCADE"), nullable=False, index=True)
+        sa_column=Column(
+            Integer, ForeignKey("asset.id", ondelete="CASCADE"), nullable=False, index=True
+        )
     )
     address: netaddr.IPAddress = Field(sa_column=Column(IPAddressType, nullable=False, index=True))
     position: int = 0
@@ -153,7 +155,9 @@ class AssetTag(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     asset_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("asset.id", ondelete="CASCADE"), nullable=False, index=True)
+        sa_column=Column(
+            Integer, ForeignKey("asset.id", ondelete="CASCADE"), nullable=False, index=True
+        )
     )
     tag: str = Field(max_length=40, index=True)
 
@@ -174,7 +178,9 @@ class AssetChange(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     asset_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("asset.id", ondelete="CASCADE"), nullable=False, index=True)
+        sa_column=Column(
+            Integer, ForeignKey("asset.id", ondelete="CASCADE"), nullable=False, index=True
+        )
     )
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     actor: str = Field(max_length=64)

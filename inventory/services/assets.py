@@ -124,9 +124,22 @@ def _columns(data: AssetData) -> dict[str, Any]:
     """The asset row's own columns for `data` (addresses and tags have rows of their own)."""
     values = {
         name: getattr(data, name)
-        for name in ("name", "kind", "site", "zone", "owner", "criticality", "holds_patient_data",
-                     "exposure", "mac", "notes", "audit_interval", "hostnames", "ae_titles",
-                     "software")
+        for name in (
+            "name",
+            "kind",
+            "site",
+            "zone",
+            "owner",
+            "criticality",
+            "holds_patient_data",
+            "exposure",
+            "mac",
+            "notes",
+            "audit_interval",
+            "hostnames",
+            "ae_titles",
+            "software",
+        )
     }
     values["name_key"] = data.name.lower()
     values["expected_services"] = [v.parse_service(s).as_dict() for s in data.expected_services]
@@ -146,7 +159,8 @@ def _apply(asset: Asset, data: AssetData) -> None:
     current = [str(a) for a in asset.address_list]
     if current != data.addresses:
         asset.addresses = [
-            AssetAddress(address=v.parse_address(a), position=i) for i, a in enumerate(data.addresses)
+            AssetAddress(address=v.parse_address(a), position=i)
+            for i, a in enumerate(data.addresses)
         ]
     if asset.tag_list != sorted(data.tags):
         asset.tags = [AssetTag(tag=t) for t in sorted(data.tags)]
@@ -156,19 +170,21 @@ def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]
     return {k: [before.get(k), after[k]] for k in after if before.get(k) != after[k]}
 
 
-def conflicts(
-    *, session: Session, data: AssetData, exclude_id: int | None = None
-) -> FieldErrors:
+def conflicts(*, session: Session, data: AssetData, exclude_id: int | None = None) -> FieldErrors:
     """Clashes with other live assets: the same name, or an address already in use."""
     errors: FieldErrors = {}
     same_name = select(Asset.id, Asset.name).where(
-        Asset.name_key == data.name.lower(), Asset.archived_at.is_(None)  # type: ignore[union-attr]
+        Asset.name_key == data.name.lower(),
+        Asset.archived_at.is_(None),  # type: ignore[union-attr]
     )
     if exclude_id is not None:
         same_name = same_name.where(Asset.id != exclude_id)
     for other_id, other_name in session.exec(same_name).all():  # type: ignore[call-overload]
         errors.setdefault("name", []).append(
-            (N_("Another asset is already called %(name)s."), {"name": other_name, "asset_id": other_id})
+            (
+                N_("Another asset is already called %(name)s."),
+                {"name": other_name, "asset_id": other_id},
+            )
         )
     if data.addresses:
         taken = (
@@ -223,7 +239,11 @@ def create_asset(
 
 
 def create_assets(
-    *, session: Session, items: Sequence[AssetData], actor: str, source: str = "import",
+    *,
+    session: Session,
+    items: Sequence[AssetData],
+    actor: str,
+    source: str = "import",
     batch: int = 1000,
 ) -> list[int]:
     """Add many new assets, with the rows create_asset would write, in bulk INSERTs; no commit.
@@ -233,17 +253,19 @@ def create_assets(
     """
     ids: list[int] = []
     for start in range(0, len(items), batch):
-        chunk = items[start:start + batch]
+        chunk = items[start : start + batch]
         now = utcnow()
         # The new rows' ids come back in no set order (asking for the order makes SQLAlchemy
         # insert SQLite rows one at a time); new assets are live, so their unique names tell
         # which is which. render_nulls: one batch for the chunk, not one per run of rows with
         # the same unset fields.
         statement = insert(Asset).returning(Asset.name_key, Asset.id)  # type: ignore[call-overload]
-        by_key: dict[str, int] = dict(session.execute(
-            statement.execution_options(render_nulls=True),
-            [{**_columns(data), "created_at": now, "updated_at": now} for data in chunk],
-        ).all())
+        by_key: dict[str, int] = dict(
+            session.execute(
+                statement.execution_options(render_nulls=True),
+                [{**_columns(data), "created_at": now, "updated_at": now} for data in chunk],
+            ).all()
+        )
         new_ids = [by_key[data.name.lower()] for data in chunk]
         pairs = list(zip(new_ids, chunk, strict=True))
         addresses = [
@@ -260,11 +282,20 @@ def create_assets(
             session.execute(insert(AssetAddress), addresses)
         if tags:
             session.execute(insert(AssetTag), tags)
-        session.execute(insert(AssetChange), [
-            {"asset_id": asset_id, "at": now, "actor": actor, "action": ChangeAction.created,
-             "source": source, "changes": _creation_changes(data)}
-            for asset_id, data in pairs
-        ])
+        session.execute(
+            insert(AssetChange),
+            [
+                {
+                    "asset_id": asset_id,
+                    "at": now,
+                    "actor": actor,
+                    "action": ChangeAction.created,
+                    "source": source,
+                    "changes": _creation_changes(data),
+                }
+                for asset_id, data in pairs
+            ],
+        )
         ids.extend(new_ids)
     return ids
 
@@ -294,7 +325,11 @@ def update_asset(
     asset.updated_at = utcnow()
     session.add(
         AssetChange(
-            asset_id=asset_id, actor=actor, action=ChangeAction.updated, source=source, changes=changes
+            asset_id=asset_id,
+            actor=actor,
+            action=ChangeAction.updated,
+            source=source,
+            changes=changes,
         )
     )
     if commit:
@@ -308,7 +343,9 @@ def archive_asset(*, session: Session, asset_id: int, actor: str, source: str = 
     if asset.is_archived:
         return asset
     asset.archived_at = asset.updated_at = utcnow()
-    session.add(AssetChange(asset_id=asset_id, actor=actor, action=ChangeAction.archived, source=source))
+    session.add(
+        AssetChange(asset_id=asset_id, actor=actor, action=ChangeAction.archived, source=source)
+    )
     session.commit()
     return asset
 
@@ -320,12 +357,17 @@ def restore_asset(*, session: Session, asset_id: int, actor: str, source: str = 
     clashes = conflicts(session=session, data=asset_to_data(asset), exclude_id=asset_id)
     if clashes:
         raise Conflict(
-            N_("This asset cannot be restored: its name or an address is now used by another asset."),
+            N_(
+                "This asset cannot be restored: its name or an address is now used by another "
+                "asset."
+            ),
             fields=clashes,
         )
     asset.archived_at = None
     asset.updated_at = utcnow()
-    session.add(AssetChange(asset_id=asset_id, actor=actor, action=ChangeAction.restored, source=source))
+    session.add(
+        AssetChange(asset_id=asset_id, actor=actor, action=ChangeAction.restored, source=source)
+    )
     session.commit()
     return asset
 

@@ -14,7 +14,8 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from sqlalchemy import select
@@ -27,9 +28,23 @@ from inventory.services import assets as asset_service
 
 # Column order of exports; imports accept the same names (case and spaces ignored).
 COLUMNS: tuple[str, ...] = (
-    "name", "addresses", "hostnames", "mac", "kind", "site", "zone", "owner", "criticality",
-    "holds_patient_data", "exposure", "expected_services", "ae_titles", "software", "tags",
-    "audit_interval", "notes",
+    "name",
+    "addresses",
+    "hostnames",
+    "mac",
+    "kind",
+    "site",
+    "zone",
+    "owner",
+    "criticality",
+    "holds_patient_data",
+    "exposure",
+    "expected_services",
+    "ae_titles",
+    "software",
+    "tags",
+    "audit_interval",
+    "notes",
 )
 LIST_COLUMNS = {"addresses", "hostnames", "expected_services", "ae_titles", "software", "tags"}
 JSON_FORMAT = "vigie-assets"
@@ -43,7 +58,7 @@ class RowProblem:
     line: int
     field: str
     message: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = dataclass_field(default_factory=dict)
 
 
 @dataclass
@@ -71,6 +86,7 @@ class ImportResult:
 
 # --- reading --------------------------------------------------------------------------------
 
+
 def _decode(content: bytes) -> str:
     try:
         return content.decode("utf-8-sig")
@@ -88,22 +104,35 @@ def read_csv(content: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
         text = _decode(content)
     except UnicodeDecodeError:
-        raise ImportRejected([RowProblem(1, "", N_("The file is not text (UTF-8 or Windows-1252)."))]) from None
+        raise ImportRejected(
+            [RowProblem(1, "", N_("The file is not text (UTF-8 or Windows-1252)."))]
+        ) from None
     if not text.strip():
         raise ImportRejected([RowProblem(1, "", N_("The file is empty."))])
     first = text.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") > first.count(",") else ("\t" if "\t" in first and "," not in first else ",")
+    delimiter = (
+        ";"
+        if first.count(";") > first.count(",")
+        else ("\t" if "\t" in first and "," not in first else ",")
+    )
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = [_normalise_header(h) for h in next(reader)]
         unknown = [h for h in header if h not in COLUMNS]
         problems = [
-            RowProblem(1, h or "?", N_("Unknown column %(column)s (known: %(known)s)."),
-                       {"column": h or "''", "known": ", ".join(COLUMNS)})
+            RowProblem(
+                1,
+                h or "?",
+                N_("Unknown column %(column)s (known: %(known)s)."),
+                {"column": h or "''", "known": ", ".join(COLUMNS)},
+            )
             for h in unknown
         ]
         duplicates = {h for h in header if header.count(h) > 1}
-        problems += [RowProblem(1, h, N_("Column %(column)s appears twice."), {"column": h}) for h in sorted(duplicates)]
+        problems += [
+            RowProblem(1, h, N_("Column %(column)s appears twice."), {"column": h})
+            for h in sorted(duplicates)
+        ]
         if "name" not in header:
             problems.append(RowProblem(1, "name", N_("The file needs a name column.")))
         if problems:
@@ -115,12 +144,28 @@ def read_csv(content: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
             if not any(cell.strip() for cell in values):
                 continue
             if len(values) != len(header):
-                yield line, {"__error__": (N_("This row has %(got)d cells; the header has %(want)d."),
-                                           {"got": len(values), "want": len(header)})}
+                yield (
+                    line,
+                    {
+                        "__error__": (
+                            N_("This row has %(got)d cells; the header has %(want)d."),
+                            {"got": len(values), "want": len(header)},
+                        )
+                    },
+                )
                 continue
             yield line, {h: _unguard(cell) for h, cell in zip(header, values, strict=True)}
     except csv.Error as exc:
-        raise ImportRejected([RowProblem(reader.line_num, "", N_("The CSV is malformed: %(reason)s."), {"reason": str(exc)})]) from None
+        raise ImportRejected(
+            [
+                RowProblem(
+                    reader.line_num,
+                    "",
+                    N_("The CSV is malformed: %(reason)s."),
+                    {"reason": str(exc)},
+                )
+            ]
+        ) from None
 
 
 def read_json(content: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -129,11 +174,21 @@ def read_json(content: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
         document = json.loads(_decode(content))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         where = getattr(exc, "lineno", 1)
-        raise ImportRejected([RowProblem(where, "", N_("The file is not valid JSON: %(reason)s."),
-                                         {"reason": getattr(exc, "msg", str(exc))})]) from None
+        raise ImportRejected(
+            [
+                RowProblem(
+                    where,
+                    "",
+                    N_("The file is not valid JSON: %(reason)s."),
+                    {"reason": getattr(exc, "msg", str(exc))},
+                )
+            ]
+        ) from None
     items = document.get("assets") if isinstance(document, dict) else document
     if not isinstance(items, list):
-        raise ImportRejected([RowProblem(1, "", N_("Expected a list of assets or an object with an assets list."))])
+        raise ImportRejected(
+            [RowProblem(1, "", N_("Expected a list of assets or an object with an assets list."))]
+        )
     for number, item in enumerate(items, start=1):
         if not isinstance(item, dict):
             yield number, {"__error__": (N_("Each asset must be an object with named fields."), {})}
@@ -141,7 +196,10 @@ def read_json(content: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
         row = {_normalise_header(str(k)): val for k, val in item.items()}
         unknown = sorted(k for k in row if k not in COLUMNS)
         if unknown:
-            yield number, {"__error__": (N_("Unknown fields: %(fields)s."), {"fields": ", ".join(unknown)})}
+            yield (
+                number,
+                {"__error__": (N_("Unknown fields: %(fields)s."), {"fields": ", ".join(unknown)})},
+            )
             continue
         yield number, row
 
@@ -212,13 +270,25 @@ def plan_import(*, session: Session, content: bytes, fmt: str) -> ImportPlan:
     for line, data in parsed:
         key = data.name.lower()
         if key in names:
-            problems.append(RowProblem(line, "name", N_("%(name)s is already on line %(line)d."),
-                                       {"name": data.name, "line": names[key]}))
+            problems.append(
+                RowProblem(
+                    line,
+                    "name",
+                    N_("%(name)s is already on line %(line)d."),
+                    {"name": data.name, "line": names[key]},
+                )
+            )
         names.setdefault(key, line)
         for address in data.addresses:
             if address in addresses and addresses[address][1] != key:
-                problems.append(RowProblem(line, "addresses", N_("%(address)s is also on line %(line)d."),
-                                           {"address": address, "line": addresses[address][0]}))
+                problems.append(
+                    RowProblem(
+                        line,
+                        "addresses",
+                        N_("%(address)s is also on line %(line)d."),
+                        {"address": address, "line": addresses[address][0]},
+                    )
+                )
             addresses.setdefault(address, (line, key))
 
     # Against the database: match names to live assets, and refuse addresses held by another one.
@@ -230,8 +300,14 @@ def plan_import(*, session: Session, content: bytes, fmt: str) -> ImportPlan:
         for address in data.addresses:
             holder = holders.get(address)
             if holder and holder[0] != asset_id and holder[1] not in names:
-                problems.append(RowProblem(line, "addresses", N_("%(address)s is already the address of %(name)s."),
-                                           {"address": address, "name": holder[2], "asset_id": holder[0]}))
+                problems.append(
+                    RowProblem(
+                        line,
+                        "addresses",
+                        N_("%(address)s is already the address of %(name)s."),
+                        {"address": address, "name": holder[2], "asset_id": holder[0]},
+                    )
+                )
         rows.append((line, data, asset_id))
     problems.sort(key=lambda p: p.line)
     return ImportPlan(rows=rows, problems=problems)
@@ -239,14 +315,15 @@ def plan_import(*, session: Session, content: bytes, fmt: str) -> ImportPlan:
 
 def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _live_ids_by_name(session: Session, names: dict[str, int]) -> dict[str, int]:
     found: dict[str, int] = {}
     for chunk in _chunks(list(names)):
         statement = select(Asset.name_key, Asset.id).where(
-            Asset.name_key.in_(chunk), Asset.archived_at.is_(None)  # type: ignore[attr-defined,union-attr]
+            Asset.name_key.in_(chunk),
+            Asset.archived_at.is_(None),  # type: ignore[attr-defined,union-attr]
         )
         found.update({key: asset_id for key, asset_id in session.execute(statement)})
     return found
@@ -267,7 +344,9 @@ def _address_holders(session: Session, addresses: list[str]) -> dict[str, tuple[
 
 
 @_young_collections_only()
-def apply_import(*, session: Session, plan: ImportPlan, actor: str, source: str = "import") -> ImportResult:
+def apply_import(
+    *, session: Session, plan: ImportPlan, actor: str, source: str = "import"
+) -> ImportResult:
     """Write a clean plan in one transaction; refuses a plan that has problems."""
     if plan.problems:
         raise ImportRejected(plan.problems)
@@ -283,8 +362,11 @@ def apply_import(*, session: Session, plan: ImportPlan, actor: str, source: str 
                 select(Asset).where(Asset.id.in_(chunk))  # type: ignore[union-attr]
             )
         }
-        before = {asset_id: asset_service.data_to_record(asset_service.asset_to_data(a))
-                  for asset_id, a in current.items() if a is not None}
+        before = {
+            asset_id: asset_service.data_to_record(asset_service.asset_to_data(a))
+            for asset_id, a in current.items()
+            if a is not None
+        }
         new: list[AssetData] = []
         for _, data, asset_id in plan.rows:
             if asset_id is None:
@@ -292,13 +374,21 @@ def apply_import(*, session: Session, plan: ImportPlan, actor: str, source: str 
             elif before.get(asset_id) == asset_service.data_to_record(data):
                 unchanged += 1
             else:
-                asset_service.update_asset(session=session, asset_id=asset_id, data=data, actor=actor,
-                                           source=source, commit=False, check=False)
+                asset_service.update_asset(
+                    session=session,
+                    asset_id=asset_id,
+                    data=data,
+                    actor=actor,
+                    source=source,
+                    commit=False,
+                    check=False,
+                )
                 updated += 1
                 if updated % 1000 == 0:
                     session.flush()
-        created = len(asset_service.create_assets(session=session, items=new, actor=actor,
-                                                  source=source))
+        created = len(
+            asset_service.create_assets(session=session, items=new, actor=actor, source=source)
+        )
         session.commit()
     except Exception:
         session.rollback()
@@ -306,12 +396,15 @@ def apply_import(*, session: Session, plan: ImportPlan, actor: str, source: str 
     return ImportResult(created=created, updated=updated, unchanged=unchanged)
 
 
-def import_assets(*, session: Session, content: bytes, fmt: str, actor: str, source: str = "import") -> ImportResult:
+def import_assets(
+    *, session: Session, content: bytes, fmt: str, actor: str, source: str = "import"
+) -> ImportResult:
     plan = plan_import(session=session, content=content, fmt=fmt)
     return apply_import(session=session, plan=plan, actor=actor, source=source)
 
 
 # --- export ---------------------------------------------------------------------------------
+
 
 def _export_record(asset: Asset) -> dict[str, Any]:
     return asset_service.data_to_record(asset_service.asset_to_data(asset))
@@ -338,12 +431,16 @@ def export_csv(assets: Iterable[Asset]) -> Iterator[str]:
     writer.writerow(COLUMNS)
     for asset in assets:
         record = _export_record(asset)
-        writer.writerow([
-            _guard("; ".join(record[c])) if c in LIST_COLUMNS
-            else ("yes" if record[c] else "no") if c == "holds_patient_data"
-            else _guard(record[c])
-            for c in COLUMNS
-        ])
+        writer.writerow(
+            [
+                _guard("; ".join(record[c]))
+                if c in LIST_COLUMNS
+                else ("yes" if record[c] else "no")
+                if c == "holds_patient_data"
+                else _guard(record[c])
+                for c in COLUMNS
+            ]
+        )
         if buffer.tell() > 64_000:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -357,6 +454,8 @@ def export_json(assets: Iterable[Asset]) -> Iterator[str]:
     first = True
     for asset in assets:
         record = _export_record(asset)
-        yield ("\n  " if first else ",\n  ") + json.dumps({c: record[c] for c in COLUMNS}, ensure_ascii=False)
+        yield ("\n  " if first else ",\n  ") + json.dumps(
+            {c: record[c] for c in COLUMNS}, ensure_ascii=False
+        )
         first = False
     yield "\n]}\n"

@@ -65,11 +65,18 @@ def check_password(password: str, policy: LoginPolicy) -> str:
     if len(password) < policy.min_password_length:
         raise InvalidInput(
             N_("The password must have at least %(min)d characters."),
-            fields={"password": [(N_("Use at least %(min)d characters."), {"min": policy.min_password_length})]},
+            fields={
+                "password": [
+                    (N_("Use at least %(min)d characters."), {"min": policy.min_password_length})
+                ]
+            },
             min=policy.min_password_length,
         )
     if len(password) > 1024:
-        raise InvalidInput(N_("The password is too long."), fields={"password": [(N_("The password is too long."), {})]})
+        raise InvalidInput(
+            N_("The password is too long."),
+            fields={"password": [(N_("The password is too long."), {})]},
+        )
     return password
 
 
@@ -95,9 +102,14 @@ def list_users(*, session: Session) -> Sequence[User]:
 
 
 def count_admins(*, session: Session) -> int:
-    return session.scalar(
-        select(func.count()).select_from(User).where(User.role == Role.admin, User.active.is_(True))  # type: ignore[attr-defined]
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == Role.admin, User.active.is_(True))  # type: ignore[attr-defined]
+        )
+        or 0
+    )
 
 
 def create_user(
@@ -139,7 +151,9 @@ def ensure_first_admin(
     """Create `admin` when no account exists yet; None when there already are accounts."""
     if session.scalar(select(func.count()).select_from(User)):
         return None
-    return create_user(session=session, username="admin", role=Role.admin, password=password, policy=policy)
+    return create_user(
+        session=session, username="admin", role=Role.admin, password=password, policy=policy
+    )
 
 
 def set_password(
@@ -154,7 +168,11 @@ def set_password(
 
 
 def update_user(
-    *, session: Session, user_id: int, role: Role | None = None, active: bool | None = None,
+    *,
+    session: Session,
+    user_id: int,
+    role: Role | None = None,
+    active: bool | None = None,
     locale: str | None | bool = False,
 ) -> User:
     """Change role, activity or language; the last active admin cannot be demoted or disabled."""
@@ -180,7 +198,12 @@ def _client_key(client: str) -> str:
 
 
 def authenticate(
-    *, session: Session, username: str, password: str, client: str, policy: LoginPolicy = LoginPolicy()
+    *,
+    session: Session,
+    username: str,
+    password: str,
+    client: str,
+    policy: LoginPolicy = LoginPolicy(),
 ) -> User | None:
     """The user if the password matches; None otherwise. Raises LoginThrottled when locked out.
 
@@ -192,12 +215,19 @@ def authenticate(
     name = username.strip()[:64]
     client = _client_key(client)
     session.execute(delete(LoginFailure).where(LoginFailure.at < now - 4 * policy.window))  # type: ignore[arg-type]
-    recent = session.scalar(
-        select(func.count()).select_from(LoginFailure).where(
-            LoginFailure.at >= since,  # type: ignore[arg-type]
-            or_(func.lower(LoginFailure.username) == name.lower(), LoginFailure.client == client),
+    recent = (
+        session.scalar(
+            select(func.count())
+            .select_from(LoginFailure)
+            .where(
+                LoginFailure.at >= since,  # type: ignore[arg-type]
+                or_(
+                    func.lower(LoginFailure.username) == name.lower(), LoginFailure.client == client
+                ),
+            )
         )
-    ) or 0
+        or 0
+    )
     if recent >= policy.max_failures:
         session.commit()
         minutes = max(1, int(policy.window.total_seconds() // 60))
@@ -228,8 +258,13 @@ def load_session_user(*, session: Session, session_id: str) -> User | None:
     if not (user_id.isascii() and user_id.isdigit() and valid_id(int(user_id))):
         return None
     user = session.get(User, int(user_id))
-    if user is None or not user.active or not secrets.compare_digest(
-        user.session_token.encode(), token.encode()  # bytes: compare_digest refuses non-ASCII str
+    if (
+        user is None
+        or not user.active
+        or not secrets.compare_digest(
+            user.session_token.encode(),
+            token.encode(),  # bytes: compare_digest refuses non-ASCII str
+        )
     ):
         return None
     return user

@@ -1,4 +1,4 @@
-"""Error pages: HTML for people, {"code", "message", "fields"} JSON for the API; never a bare 500."""
+"""Error pages: HTML for people, {"code", "message", "fields"} JSON for the API; never bare 500s."""
 
 from __future__ import annotations
 
@@ -41,8 +41,14 @@ def _rollback() -> None:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(_exc: CSRFError) -> Any:
-        return _answer(400, "csrf", _("This form has expired or was sent from elsewhere. "
-                                      "Go back, reload the page and try again."))
+        return _answer(
+            400,
+            "csrf",
+            _(
+                "This form has expired or was sent from elsewhere. "
+                "Go back, reload the page and try again."
+            ),
+        )
 
     @app.errorhandler(NotFound)
     def _not_found(_exc: NotFound) -> Any:
@@ -54,7 +60,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(InvalidInput)
     def _invalid(exc: InvalidInput) -> Any:
-        return _answer(400, "invalid", _(exc.message, **exc.params) if exc.message else _("Invalid input."))
+        return _answer(
+            400, "invalid", _(exc.message, **exc.params) if exc.message else _("Invalid input.")
+        )
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
@@ -66,12 +74,18 @@ def register_error_handlers(app: Flask) -> None:
             413: _("The file is too large."),
         }
         status = exc.code or 500
-        return _answer(status, str(exc.name).lower().replace(" ", "_"),
-                       messages.get(status, _("Something went wrong.")))
+        return _answer(
+            status,
+            str(exc.name).lower().replace(" ", "_"),
+            messages.get(status, _("Something went wrong.")),
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
         log.exception("unexpected error on %s %s", request.method, request.path)
         _rollback()
-        return _answer(500, "internal", _("Something went wrong on our side. "
-                                          "The error was logged; nothing was changed."))
+        return _answer(
+            500,
+            "internal",
+            _("Something went wrong on our side. The error was logged; nothing was changed."),
+        )

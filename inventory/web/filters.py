@@ -27,7 +27,7 @@ def _url_with(**changes: Any) -> str:
         else:
             args[key] = value
     # The query string is encoded here, not passed to url_for: there, visitor-chosen names such
-    # as `endpoint`, `_method` or `_scheme` are url_for's own arguments (a crash, or another scheme).
+    # as `endpoint`, `_method` or `_scheme` are url_for's own arguments (a crash, or a new scheme).
     path = url_for(request.endpoint or "index", **(request.view_args or {}))
     return f"{path}?{urlencode(args)}" if args else path
 

@@ -12,8 +12,8 @@ from flask_login import current_user, login_required
 from markupsafe import Markup, escape
 
 from inventory.models import Role
-from inventory.settings import Settings
 from inventory.services.users import LoginPolicy
+from inventory.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -11,8 +11,12 @@ class LanguageForm(FlaskForm):
 
 
 class PasswordForm(FlaskForm):
-    current = PasswordField(_l("Current password"), validators=[DataRequired(_l("Enter your current password."))])
-    password = PasswordField(_l("New password"), validators=[DataRequired(_l("Enter a new password.")), Length(max=1024)])
+    current = PasswordField(
+        _l("Current password"), validators=[DataRequired(_l("Enter your current password."))]
+    )
+    password = PasswordField(
+        _l("New password"), validators=[DataRequired(_l("Enter a new password.")), Length(max=1024)]
+    )
     confirm = PasswordField(
         _l("Repeat the new password"),
         validators=[EqualTo("password", _l("The two passwords differ."))],

@@ -33,7 +33,9 @@ def _language_form() -> LanguageForm:
 def profile() -> Any:
     language = _language_form()
     language.locale.data = current_user.locale or ""
-    return render_template("account/profile.html", language=language, password=PasswordForm(prefix="pw"))
+    return render_template(
+        "account/profile.html", language=language, password=PasswordForm(prefix="pw")
+    )
 
 
 @bp.post("/language")
@@ -41,7 +43,9 @@ def profile() -> Any:
 def set_language() -> Any:
     form = _language_form()
     if form.validate_on_submit():
-        user_service.update_user(session=get_session(), user_id=current_user.id, locale=form.locale.data or None)
+        user_service.update_user(
+            session=get_session(), user_id=current_user.id, locale=form.locale.data or None
+        )
         flash(_("Language saved."), "success")
     return redirect(url_for("account.profile"))
 
@@ -53,9 +57,13 @@ def change_password() -> Any:
     db = get_session()
     if form.validate_on_submit():
         try:
-            ok = user_service.authenticate(session=db, username=current_user.username,
-                                           password=form.current.data or "",
-                                           client=request.remote_addr or "", policy=login_policy())
+            ok = user_service.authenticate(
+                session=db,
+                username=current_user.username,
+                password=form.current.data or "",
+                client=request.remote_addr or "",
+                policy=login_policy(),
+            )
         except LoginThrottled as exc:
             ok = None
             form.current.errors = [_(exc.message, **exc.params)]
@@ -64,10 +72,16 @@ def change_password() -> Any:
                 form.current.errors = [_("This is not your current password.")]
         if ok is not None:
             try:
-                user = user_service.set_password(session=db, user_id=current_user.id,
-                                                 password=form.password.data or "", policy=login_policy())
+                user = user_service.set_password(
+                    session=db,
+                    user_id=current_user.id,
+                    password=form.password.data or "",
+                    policy=login_policy(),
+                )
             except InvalidInput as exc:
-                form.password.errors = [translate(m, p) for msgs in exc.fields.values() for m, p in msgs]
+                form.password.errors = [
+                    translate(m, p) for msgs in exc.fields.values() for m, p in msgs
+                ]
             else:
                 login_user(user)  # the new session token; other sessions of this account end
                 flash(_("Your password was changed."), "success")
@@ -79,14 +93,19 @@ def change_password() -> Any:
 
 # --- API tokens -----------------------------------------------------------------------------
 
+
 @bp.get("/tokens")
 @role_required(Role.viewer)
 def list_tokens() -> Any:
     from inventory.services.tokens import list_tokens as tokens_of
 
     form = TokenForm()
-    return render_template("account/tokens.html", tokens=tokens_of(session=get_session(), user_id=current_user.id),
-                           form=form, secret=None)
+    return render_template(
+        "account/tokens.html",
+        tokens=tokens_of(session=get_session(), user_id=current_user.id),
+        form=form,
+        secret=None,
+    )
 
 
 @bp.post("/tokens")
@@ -101,12 +120,18 @@ def create_token() -> Any:
     status = 400
     if form.validate_on_submit():
         try:
-            _token, secret = new_token(session=db, user_id=current_user.id, name=form.name.data or "")
+            _token, secret = new_token(
+                session=db, user_id=current_user.id, name=form.name.data or ""
+            )
             status = 200
         except InvalidInput as exc:
             form.name.errors = [translate(m, p) for msgs in exc.fields.values() for m, p in msgs]
-    return render_template("account/tokens.html", tokens=tokens_of(session=db, user_id=current_user.id),
-                           form=TokenForm(formdata=None) if secret else form, secret=secret), status
+    return render_template(
+        "account/tokens.html",
+        tokens=tokens_of(session=db, user_id=current_user.id),
+        form=TokenForm(formdata=None) if secret else form,
+        secret=secret,
+    ), status
 
 
 @bp.post("/tokens/<int:token_id>/revoke")

@@ -7,7 +7,9 @@ from wtforms.validators import DataRequired, Length, Optional
 
 
 class NewUserForm(FlaskForm):
-    username = StringField(_l("User name"), validators=[DataRequired(_l("Enter a user name.")), Length(max=64)])
+    username = StringField(
+        _l("User name"), validators=[DataRequired(_l("Enter a user name.")), Length(max=64)]
+    )
     role = SelectField(_l("Role"), choices=[])
     password = PasswordField(
         _l("Password"),

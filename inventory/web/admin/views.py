@@ -60,7 +60,9 @@ def new_user() -> Any:
                 # Shown once, on the next page only; never stored in clear.
                 return render_template("admin/password_once.html", user=user, password=generated)
             return redirect(url_for("admin.list_users"))
-    return render_template("admin/user_form.html", form=form, user=None), (400 if request.method == "POST" else 200)
+    return render_template("admin/user_form.html", form=form, user=None), (
+        400 if request.method == "POST" else 200
+    )
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -68,7 +70,9 @@ def new_user() -> Any:
 def edit_user(user_id: int) -> Any:
     db = get_session()
     user = user_service.get_user(session=db, user_id=user_id)
-    form = EditUserForm(data={"role": user.role, "active": user.active} if request.method == "GET" else None)
+    form = EditUserForm(
+        data={"role": user.role, "active": user.active} if request.method == "GET" else None
+    )
     form.role.choices = choices("role")
     if form.validate_on_submit():
         password = form.password.data or ""
@@ -77,11 +81,16 @@ def edit_user(user_id: int) -> Any:
             # refused role change must not leave a new password behind (nor the other way round).
             if password:
                 user_service.check_password(password, login_policy())
-            user_service.update_user(session=db, user_id=user_id, role=Role(form.role.data),
-                                     active=bool(form.active.data))
+            user_service.update_user(
+                session=db,
+                user_id=user_id,
+                role=Role(form.role.data),
+                active=bool(form.active.data),
+            )
             if password:
-                user_service.set_password(session=db, user_id=user_id, password=password,
-                                          policy=login_policy())
+                user_service.set_password(
+                    session=db, user_id=user_id, password=password, policy=login_policy()
+                )
         except InvalidInput as exc:
             db.rollback()
             _field_errors(form, exc)
@@ -90,4 +99,6 @@ def edit_user(user_id: int) -> Any:
                 login_user(user)  # an admin editing their own account keeps this session
             flash(_("Account %(name)s was updated.", name=user.username), "success")
             return redirect(url_for("admin.list_users"))
-    return render_template("admin/user_form.html", form=form, user=user), (400 if request.method == "POST" else 200)
+    return render_template("admin/user_form.html", form=form, user=user), (
+        400 if request.method == "POST" else 200
+    )

@@ -25,7 +25,9 @@ class AssetForm(FlaskForm):
         _l("Addresses"),
         description=_l("IPv4 or IPv6 addresses of this machine, one per line (e.g. 192.168.10.5)."),
     )
-    hostnames = TextAreaField(_l("Host names"), description=_l("One per line, e.g. pacs.clinic.local."))
+    hostnames = TextAreaField(
+        _l("Host names"), description=_l("One per line, e.g. pacs.clinic.local.")
+    )
     mac = StringField(_l("MAC address"), description=_l("Optional, e.g. 00:1b:63:84:45:e6."))
     site = StringField(_l("Site"), description=_l("Building or location, e.g. Lyon - main clinic."))
     zone = StringField(_l("Network zone"), description=_l("e.g. radiology, office, DMZ."))
@@ -35,7 +37,9 @@ class AssetForm(FlaskForm):
     exposure = SelectField(_l("Intended exposure"), choices=[])
     expected_services = TextAreaField(
         _l("Expected services"),
-        description=_l("Ports it should expose, one per line: port/protocol name, e.g. 4242/tcp dicom."),
+        description=_l(
+            "Ports it should expose, one per line: port/protocol name, e.g. 4242/tcp dicom."
+        ),
     )
     ae_titles = TextAreaField(
         _l("DICOM AE titles"), description=_l("One per line; up to 16 characters, no backslash.")
@@ -47,7 +51,9 @@ class AssetForm(FlaskForm):
     tags = StringField(_l("Tags"), description=_l("Words separated by spaces or commas."))
     audit_interval = StringField(
         _l("Audit interval"),
-        description=_l("How often to re-check it, e.g. 24h, 3d, 1w. Empty: the default for its criticality."),
+        description=_l(
+            "How often to re-check it, e.g. 24h, 3d, 1w. Empty: the default for its criticality."
+        ),
     )
     notes = TextAreaField(_l("Notes"))
 
@@ -92,4 +98,6 @@ class AssetForm(FlaskForm):
 
 
 class ImportForm(FlaskForm):
-    file = FileField(_l("CSV or JSON file"), validators=[FileRequired(_l("Choose a file to import."))])
+    file = FileField(
+        _l("CSV or JSON file"), validators=[FileRequired(_l("Choose a file to import."))]
+    )

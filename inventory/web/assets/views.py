@@ -102,7 +102,9 @@ def new_asset() -> Any:
         form.kind.data = request.args.get("kind") or "other"
     if form.validate_on_submit() and form.data_out is not None:
         try:
-            asset = asset_service.create_asset(session=get_session(), data=form.data_out, actor=actor())
+            asset = asset_service.create_asset(
+                session=get_session(), data=form.data_out, actor=actor()
+            )
         except InvalidInput as exc:
             form.add_service_errors(exc)
         else:
@@ -134,10 +136,16 @@ def edit_asset(asset_id: int) -> Any:
     if asset.is_archived:
         flash(_("This asset is archived; restore it before editing."), "error")
         return redirect(url_for("assets.show_asset", asset_id=asset_id))
-    form = AssetForm() if request.method == "POST" else AssetForm.from_data(asset_service.asset_to_data(asset))
+    form = (
+        AssetForm()
+        if request.method == "POST"
+        else AssetForm.from_data(asset_service.asset_to_data(asset))
+    )
     if form.validate_on_submit() and form.data_out is not None:
         try:
-            asset_service.update_asset(session=db, asset_id=asset_id, data=form.data_out, actor=actor())
+            asset_service.update_asset(
+                session=db, asset_id=asset_id, data=form.data_out, actor=actor()
+            )
         except InvalidInput as exc:
             db.rollback()
             form.add_service_errors(exc)
@@ -179,6 +187,7 @@ def restore_asset(asset_id: int) -> Any:
 
 # --- import and export ----------------------------------------------------------------------
 
+
 def _upload_dir() -> Path:
     path = settings().var_dir / "uploads"
     path.mkdir(parents=True, exist_ok=True)
@@ -192,17 +201,21 @@ def _upload_dir() -> Path:
 @bp.route("/import", methods=["GET", "POST"])
 @role_required(Role.admin)
 def import_assets() -> Any:
-    """Upload, then a preview listing every bad row; the import itself is a second, explicit step."""
+    """Upload, then a preview listing every bad row; importing is a second, explicit step."""
     form = ImportForm()
     if not form.validate_on_submit():
-        return render_template("assets/import.html", form=form), (400 if request.method == "POST" else 200)
+        return render_template("assets/import.html", form=form), (
+            400 if request.method == "POST" else 200
+        )
     upload = form.file.data
     content = upload.read()
     fmt = transfer.guess_format(upload.filename or "", content)
     try:
         plan = transfer.plan_import(session=get_session(), content=content, fmt=fmt)
     except ImportRejected as exc:
-        return render_template("assets/import.html", form=form, problems=exc.rows, filename=upload.filename), 400
+        return render_template(
+            "assets/import.html", form=form, problems=exc.rows, filename=upload.filename
+        ), 400
     except InvalidInput as exc:
         flash(translate(exc.message, exc.params), "error")
         return render_template("assets/import.html", form=form), 400
@@ -240,17 +253,27 @@ def confirm_import() -> Any:
     content = path.read_bytes()
     db = get_session()
     try:
-        result = transfer.import_assets(session=db, content=content, fmt=pending["format"], actor=actor())
+        result = transfer.import_assets(
+            session=db, content=content, fmt=pending["format"], actor=actor()
+        )
     except ImportRejected as exc:
         # The inventory changed since the preview; show the new problems, write nothing.
-        return render_template("assets/import.html", form=ImportForm(), problems=exc.rows,
-                               filename=pending.get("filename")), 400
+        return render_template(
+            "assets/import.html",
+            form=ImportForm(),
+            problems=exc.rows,
+            filename=pending.get("filename"),
+        ), 400
     finally:
         session.pop("import", None)
     path.unlink(missing_ok=True)
     flash(
-        _("Import done: %(created)d added, %(updated)d updated, %(unchanged)d unchanged.",
-          created=result.created, updated=result.updated, unchanged=result.unchanged),
+        _(
+            "Import done: %(created)d added, %(updated)d updated, %(unchanged)d unchanged.",
+            created=result.created,
+            updated=result.updated,
+            unchanged=result.unchanged,
+        ),
         "success",
     )
     return redirect(url_for("assets.list_assets"))

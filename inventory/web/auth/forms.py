@@ -7,5 +7,9 @@ from wtforms.validators import DataRequired, Length
 
 
 class LoginForm(FlaskForm):
-    username = StringField(_l("User name"), validators=[DataRequired(_l("Enter your user name.")), Length(max=64)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=1024)])
+    username = StringField(
+        _l("User name"), validators=[DataRequired(_l("Enter your user name.")), Length(max=64)]
+    )
+    password = PasswordField(
+        _l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=1024)]
+    )

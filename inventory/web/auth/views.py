@@ -37,13 +37,17 @@ def login() -> Any:
         username = form.username.data or ""
         try:
             # No account name holds control characters (and PostgreSQL refuses NUL in a query).
-            user = user_service.authenticate(
-                session=get_session(),
-                username=username,
-                password=form.password.data or "",
-                client=request.remote_addr or "",
-                policy=login_policy(),
-            ) if username.isprintable() else None
+            user = (
+                user_service.authenticate(
+                    session=get_session(),
+                    username=username,
+                    password=form.password.data or "",
+                    client=request.remote_addr or "",
+                    policy=login_policy(),
+                )
+                if username.isprintable()
+                else None
+            )
         except LoginThrottled as exc:
             flash(_(exc.message, **exc.params), "error")
             status = 429
