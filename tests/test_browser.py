@@ -435,13 +435,14 @@ def test_server_side_pages(
     size = settings.web.page_size
     fill_inventory(session, size + 5)
     login(page, admin)
-    expect(page.locator("#result-count")).to_have_text(f"{size + 5} assets")
+    expect(page.locator("#result-count")).to_have_text(f"{size + 5} assets · showing 1 to {size}")
     expect(page.locator("tbody tr")).to_have_count(size)
     pager = page.get_by_role("navigation", name="Pages")
     expect(pager).to_contain_text("Page 1 of 2")
     pager.get_by_role("link", name="Next").click()
     expect(page.locator("tbody tr")).to_have_count(5)
     expect(pager).to_contain_text("Page 2 of 2")
+    expect(page.locator("#result-count")).to_contain_text(f"showing {size + 1} to {size + 5}")
     shoot(page, artifacts, "03-assets-list-page-2")
 
 
