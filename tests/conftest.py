@@ -37,28 +37,47 @@ TEST_SECRET = "test-secret-" + "x" * 40
 # --- PostgreSQL, once per test session ------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+def create_postgres_database(prefix: str, *, template: str | None = None) -> str:
+    """A new, empty PostgreSQL database (optionally a copy of `template`); returns its URL.
+
+    Skips the calling test with the reason when the server cannot be reached, or fails it when
+    INVENTORY_REQUIRE_POSTGRES=1 (CI).
+    """
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"vigie_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    suffix = f' TEMPLATE "{template}"' if template else ""
     try:
         with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            connection.execute(text(f'CREATE DATABASE "{name}"{suffix}'))
     except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
-        admin.dispose()
         message = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc.__class__.__name__}"
         if REQUIRE_PG:
             pytest.fail(message + " (INVENTORY_REQUIRE_POSTGRES=1)")
         pytest.skip(message)
-    url = re.sub(r"/[^/]*$", f"/{name}", PG_ADMIN_URL)
+    finally:
+        admin.dispose()
+    return re.sub(r"/[^/]*$", f"/{name}", PG_ADMIN_URL)
+
+
+def drop_postgres_database(url: str) -> None:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            name = url.rsplit("/", 1)[1]
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    url = create_postgres_database("vigie_test")
     engine = make_engine(url)
     SQLModel.metadata.create_all(engine)
     engine.dispose()
     yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    drop_postgres_database(url)
 
 
 def _truncate(engine: Engine) -> None:

@@ -24,14 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlmodel import Session
 
 from inventory.db import make_engine
 from inventory.services import transfer
 from inventory.services.assets import live_assets
 from inventory.services.users import authenticate, find_user, list_users
-from tests.conftest import PG_ADMIN_URL, REQUIRE_PG
+from tests.conftest import create_postgres_database, drop_postgres_database
 
 INVENTORY = str(Path(sys.executable).with_name("inventory"))
 ADMIN_PASSWORD = "template admin password"
@@ -64,21 +63,13 @@ class Databases:
 
     backend: str
     root: Path
-    admin_url: str = ""
     created: list[str] = field(default_factory=list)
     template: str | None = None
 
     def _pg_create(self, template: str | None = None) -> str:
-        name = f"vigie_cli_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as connection:
-                suffix = f' TEMPLATE "{template}"' if template else ""
-                connection.execute(text(f'CREATE DATABASE "{name}"{suffix}'))
-        finally:
-            admin.dispose()
-        self.created.append(name)
-        return re.sub(r"/[^/]*$", f"/{name}", self.admin_url)
+        url = create_postgres_database("vigie_cli", template=template)
+        self.created.append(url)
+        return url
 
     def empty(self) -> str:
         if self.backend == "sqlite":
@@ -106,13 +97,8 @@ class Databases:
         return self._pg_create(template=self.template.rsplit("/", 1)[1])
 
     def drop_all(self) -> None:
-        if not self.created:
-            return
-        admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            for name in self.created:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        for url in self.created:
+            drop_postgres_database(url)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -121,19 +107,6 @@ def databases(
 ) -> Iterator[Databases]:
     root = tmp_path_factory.mktemp(f"cli-{request.param}")
     dbs = Databases(request.param, root)
-    if request.param == "postgresql":
-        probe = create_engine(PG_ADMIN_URL)
-        try:
-            with probe.connect():
-                pass
-        except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
-            message = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc.__class__.__name__}"
-            if REQUIRE_PG:
-                pytest.fail(message + " (INVENTORY_REQUIRE_POSTGRES=1)")
-            pytest.skip(message)
-        finally:
-            probe.dispose()
-        dbs.admin_url = PG_ADMIN_URL
     yield dbs
     dbs.drop_all()
 

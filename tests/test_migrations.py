@@ -5,8 +5,6 @@ When a model changes without a new migration, test_migrations_match_the_models l
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,13 +12,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, inspect, text
 from sqlmodel import Session, SQLModel
 
 import inventory.models  # noqa: F401 - registers the tables
 from inventory.db import alembic_config, make_engine, schema_is_current, upgrade_schema
 from inventory.services import assets as asset_service
-from tests.conftest import PG_ADMIN_URL, REQUIRE_PG
+from tests.conftest import create_postgres_database, drop_postgres_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -31,25 +29,13 @@ def blank_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
         yield engine
         engine.dispose()
         return
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"vigie_migrations_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
-        admin.dispose()
-        message = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc.__class__.__name__}"
-        if REQUIRE_PG:
-            pytest.fail(message + " (INVENTORY_REQUIRE_POSTGRES=1)")
-        pytest.skip(message)
-    engine = make_engine(re.sub(r"/[^/]*$", f"/{name}", PG_ADMIN_URL))
+    url = create_postgres_database("vigie_migrations")
+    engine = make_engine(url)
     try:
         yield engine
     finally:
         engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_postgres_database(url)
 
 
 def drift(engine: Engine) -> list:

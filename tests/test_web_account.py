@@ -14,6 +14,7 @@ from sqlmodel import Session
 import inventory
 from inventory.models import User
 from tests.factories import PASSWORD, make_user
+from tests.html import field_errors
 
 pytestmark = pytest.mark.usefixtures("fast_hashing")
 
@@ -31,22 +32,6 @@ def lang_of(response) -> str:
     found = re.search(r'<html[^>]*\blang="([^"]+)"', response.get_data(as_text=True))
     assert found, "no lang attribute on <html>"
     return found.group(1)
-
-
-def element(html: str, element_id: str) -> str:
-    start = html.rindex("<", 0, html.index(f'id="{element_id}"'))
-    tag = re.match(r"<(\w+)", html[start:]).group(1)
-    depth = 0
-    for match in re.compile(rf"<(/?){tag}\b").finditer(html, start):
-        depth += -1 if match.group(1) else 1
-        if depth == 0:
-            return html[start : html.index(">", match.end()) + 1]
-    raise AssertionError(f"unclosed element {element_id}")
-
-
-def field_errors(html: str, name: str) -> str:
-    found = re.search(r'<ul class="errors".*?</ul>', element(html, f"field-{name}"), re.S)
-    return html_lib.unescape(found.group(0)) if found else ""
 
 
 def saved_locale(engine, username: str) -> str | None:

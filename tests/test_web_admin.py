@@ -13,25 +13,9 @@ from inventory.models import User
 from inventory.services import users as user_service
 from tests.conftest import FormClient
 from tests.factories import PASSWORD, make_user
+from tests.html import element, field_errors
 
 pytestmark = pytest.mark.usefixtures("fast_hashing")
-
-
-def element(html: str, element_id: str) -> str:
-    """The source of the element with this id, nested elements of the same tag included."""
-    start = html.rindex("<", 0, html.index(f'id="{element_id}"'))
-    tag = re.match(r"<(\w+)", html[start:]).group(1)
-    depth = 0
-    for match in re.compile(rf"<(/?){tag}\b").finditer(html, start):
-        depth += -1 if match.group(1) else 1
-        if depth == 0:
-            return html[start : html.index(">", match.end()) + 1]
-    raise AssertionError(f"unclosed element {element_id}")
-
-
-def field_errors(html: str, name: str) -> str:
-    found = re.search(r'<ul class="errors".*?</ul>', element(html, f"field-{name}"), re.S)
-    return html_lib.unescape(found.group(0)) if found else ""
 
 
 def shown(response) -> str:

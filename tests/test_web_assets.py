@@ -15,6 +15,7 @@ from inventory.services import assets as asset_service
 from inventory.settings import load_settings
 from tests.conftest import TEST_SECRET, FormClient
 from tests.factories import PASSWORD, make_asset, make_user
+from tests.html import element, field_errors
 
 pytestmark = pytest.mark.usefixtures("fast_hashing")
 
@@ -53,28 +54,6 @@ def login_admin(client: FormClient, session: Session, username: str = "alice") -
 
 def text_of(response) -> str:
     return html_lib.unescape(response.get_data(as_text=True))
-
-
-def element(html: str, element_id: str) -> str:
-    """The source of the element with this id, nested elements of the same tag included."""
-    start = html.index(f'id="{element_id}"')
-    start = html.rindex("<", 0, start)
-    tag = re.match(r"<(\w+)", html[start:]).group(1)
-    if tag in {"input", "img", "br", "meta", "link"}:
-        return html[start : html.index(">", start) + 1]
-    depth = 0
-    for match in re.compile(rf"<(/?){tag}\b").finditer(html, start):
-        depth += -1 if match.group(1) else 1
-        if depth == 0:
-            return html[start : html.index(">", match.end()) + 1]
-    raise AssertionError(f"unclosed element {element_id}")
-
-
-def field_errors(html: str, name: str) -> str:
-    """The error list shown inside the field's block ('' when there is none)."""
-    block = element(html, f"field-{name}")
-    found = re.search(r'<ul class="errors".*?</ul>', block, re.S)
-    return html_lib.unescape(found.group(0)) if found else ""
 
 
 def count_assets(engine, *, live_only: bool = False) -> int:
