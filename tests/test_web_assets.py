@@ -707,3 +707,12 @@ def test_expired_form_token_says_so_instead_of_blaming_fields(client, session):
     assert response.status_code == 400
     assert "This form has expired" in html
     assert "Some fields need correcting" not in html
+
+
+def test_asset_page_shows_the_default_interval_it_will_get(client, session):
+    login_admin(client, session, username="interval")
+    critical = make_asset(session, criticality="critical")
+    weekly = make_asset(session, criticality="low", audit_interval="12h")
+    assert "1d (the default for its criticality)" in text_of(client.get(f"/assets/{critical.id}"))
+    page = text_of(client.get(f"/assets/{weekly.id}"))
+    assert "12h" in page and "the default for its criticality" not in page

@@ -30,6 +30,7 @@ from inventory.models import (
     Exposure,
 )
 from inventory.models.types import utcnow, valid_id
+from inventory.settings import AssetSettings
 
 FieldErrors = dict[str, list[tuple[str, dict[str, Any]]]]
 
@@ -370,6 +371,13 @@ def restore_asset(*, session: Session, asset_id: int, actor: str, source: str = 
     )
     session.commit()
     return asset
+
+
+def default_interval(*, criticality: str, defaults: AssetSettings) -> int:
+    """Seconds between audits for an asset with no interval of its own (config, by criticality)."""
+    seconds = v.parse_interval(getattr(defaults, f"default_interval_{Criticality(criticality)}"))
+    assert seconds is not None  # settings validation refuses empty defaults
+    return seconds
 
 
 def get_asset(*, session: Session, asset_id: int) -> Asset:

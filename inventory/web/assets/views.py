@@ -125,6 +125,9 @@ def show_asset(asset_id: int) -> Any:
         data=asset_service.asset_to_data(asset),
         history=history,
         can_edit=can(Role.admin),
+        default_interval=asset_service.default_interval(
+            criticality=asset.criticality, defaults=settings().assets
+        ),
     )
 
 
