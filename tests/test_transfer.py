@@ -580,3 +580,12 @@ def test_csv_export_neutralises_formulas_and_import_restores_them(session):
     assert not plan.problems
     ((_, data, _),) = plan.rows
     assert data.name == "=cmd|' /C calc'!A0" and data.notes == "@SUM(1+1)" and data.owner == "-2+3"
+
+
+def test_a_name_used_twice_is_reported_even_when_the_row_has_other_problems(session):
+    from inventory.services import transfer
+
+    content = b"name;addresses;kind\nPACS;10.0.0.0/24;pacs\npacs;10.0.0.1;scanner\n"
+    plan = transfer.plan_import(session=session, content=content, fmt="csv")
+    reported = {(p.line, p.field) for p in plan.problems}
+    assert reported == {(2, "addresses"), (3, "kind"), (3, "name")}

@@ -25,6 +25,7 @@ from inventory.errors import ImportRejected, InvalidInput
 from inventory.i18n import N_
 from inventory.models import Asset, AssetAddress, AssetData
 from inventory.services import assets as asset_service
+from inventory.validators import parse_name
 
 # Column order of exports; imports accept the same names (case and spaces ignored).
 COLUMNS: tuple[str, ...] = (
@@ -251,34 +252,44 @@ def plan_import(*, session: Session, content: bytes, fmt: str) -> ImportPlan:
     """Parse and check every row; nothing is written. Problems list every bad row."""
     problems: list[RowProblem] = []
     parsed: list[tuple[int, AssetData]] = []
+    # Names of every row, bad ones included, so a name used twice is reported in the same pass
+    # as the rows' other problems rather than after they are fixed.
+    row_names: list[tuple[int, str]] = []
     for line, raw in read_rows(content, fmt):
         if "__error__" in raw:
             message, params = raw["__error__"]
             problems.append(RowProblem(line, "", message, params))
             continue
         try:
-            parsed.append((line, asset_service.validate_asset(raw)))
+            data = asset_service.validate_asset(raw)
         except InvalidInput as exc:
             for name, messages in exc.fields.items():
                 problems.extend(RowProblem(line, name, m, p) for m, p in messages)
+            if "name" not in exc.fields:
+                row_names.append((line, parse_name(raw.get("name"))))
+            continue
+        parsed.append((line, data))
+        row_names.append((line, data.name))
     if not parsed and not problems:
         problems.append(RowProblem(1, "", N_("The file has no assets.")))
 
     # Inside the file: a name or an address may appear once.
     names: dict[str, int] = {}
-    addresses: dict[str, tuple[int, str]] = {}
-    for line, data in parsed:
-        key = data.name.lower()
+    for line, name in row_names:
+        key = name.lower()
         if key in names:
             problems.append(
                 RowProblem(
                     line,
                     "name",
                     N_("%(name)s is already on line %(line)d."),
-                    {"name": data.name, "line": names[key]},
+                    {"name": name, "line": names[key]},
                 )
             )
         names.setdefault(key, line)
+    addresses: dict[str, tuple[int, str]] = {}
+    for line, data in parsed:
+        key = data.name.lower()
         for address in data.addresses:
             if address in addresses and addresses[address][1] != key:
                 problems.append(
