@@ -106,12 +106,73 @@ class AssetSettings(_Section):
         return value
 
 
+class AuditSettings(_Section):
+    scope: list[str] = [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "127.0.0.0/8",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+    ]
+    default_ports: list[int] = [
+        21,
+        22,
+        23,
+        80,
+        104,
+        139,
+        443,
+        445,
+        2761,
+        2762,
+        3389,
+        4242,
+        5900,
+        6379,
+        8042,
+        8080,
+        8443,
+        9200,
+        11112,
+        27017,
+    ]
+    connect_timeout: float = Field(default=2.0, gt=0, le=60)
+    read_timeout: float = Field(default=3.0, gt=0, le=120)
+    max_connections: int = Field(default=256, ge=1, le=10_000)
+    max_connections_per_host: int = Field(default=8, ge=1, le=256)
+    audit_deadline: float = Field(default=120, gt=0, le=86_400)
+    max_banner_bytes: int = Field(default=2048, ge=64, le=1_048_576)
+
+    @field_validator("scope")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import netaddr
+
+        for item in value:
+            try:
+                netaddr.IPNetwork(item)
+            except (netaddr.AddrFormatError, ValueError, TypeError) as exc:
+                raise ValueError(f"{item!r} is not a network (e.g. 192.168.0.0/16)") from exc
+        return value
+
+    @field_validator("default_ports")
+    @classmethod
+    def _ports(cls, value: list[int]) -> list[int]:
+        bad = [port for port in value if not 1 <= port <= 65535]
+        if bad:
+            raise ValueError(f"ports out of range: {bad}")
+        return value
+
+
 class Settings(_Section):
     general: GeneralSettings = GeneralSettings()
     database: DatabaseSettings = DatabaseSettings()
     web: WebSettings = WebSettings()
     auth: AuthSettings = AuthSettings()
     assets: AssetSettings = AssetSettings()
+    audit: AuditSettings = AuditSettings()
 
     @property
     def var_dir(self) -> Path:
