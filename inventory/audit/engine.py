@@ -52,6 +52,11 @@ class AuditReport:
         return any(s.state is not PortState.filtered for s in self.services)
 
     @property
+    def answering_addresses(self) -> set[str]:
+        """Addresses that answered on some port: only their findings can be judged fixed."""
+        return {s.address for s in self.services if s.state is not PortState.filtered}
+
+    @property
     def checks_run(self) -> set[str]:
         return {c for r in self.results if r.outcome is ProbeOutcome.ran for c in r.checks}
 

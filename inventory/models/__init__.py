@@ -12,10 +12,26 @@ from inventory.models.asset import (
     Criticality,
     Exposure,
 )
+from inventory.models.finding import (
+    Audit,
+    AuditOutcome,
+    Finding,
+    FindingEvent,
+    FindingStatus,
+    ObservedService,
+    Severity,
+)
 from inventory.models.token import ApiToken
 from inventory.models.user import LoginFailure, Role, User
 
 __all__ = [
+    "Audit",
+    "AuditOutcome",
+    "Finding",
+    "FindingEvent",
+    "FindingStatus",
+    "ObservedService",
+    "Severity",
     "ApiToken",
     "Asset",
     "AssetAddress",

@@ -1,0 +1,225 @@
+"""Audits of assets: build the engine's target, run it, and store the outcome as findings.
+
+The lifecycle (PRODUCT.md): a finding is new (open), still present (last seen moves), fixed only
+when a later audit ran the check that raised it and it no longer holds, reopened when it comes
+back, or accepted as a risk until a date. An audit that reached no address changes no finding.
+One audit's results are written in one transaction: a crash leaves the previous state intact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from inventory.audit import AuditReport, Target, run_audit
+from inventory.audit.engine import OUT_OF_SCOPE
+from inventory.audit.probes.base import FindingCandidate, PortState
+from inventory.models import (
+    Asset,
+    Audit,
+    AuditOutcome,
+    Finding,
+    FindingEvent,
+    FindingStatus,
+    ObservedService,
+    Severity,
+)
+from inventory.models.types import utcnow
+from inventory.services.assets import get_asset
+from inventory.validators import ExpectedService
+
+ACTIVE = (FindingStatus.open, FindingStatus.reopened, FindingStatus.accepted)
+
+
+def target_for(asset: Asset) -> Target:
+    """What the engine needs to know about an asset."""
+    return Target(
+        name=asset.name,
+        addresses=tuple(asset.address_list),
+        services=tuple(
+            ExpectedService(s["port"], s["protocol"], s.get("name", ""))
+            for s in asset.expected_services
+        ),
+        ae_titles=tuple(asset.ae_titles),
+        holds_patient_data=asset.holds_patient_data,
+    )
+
+
+def audit_asset(
+    *, session: Session, asset_id: int, settings: Any, actor: str, trigger: str = "user"
+) -> Audit:
+    """Audit one asset now (synchronously) and store the result."""
+    asset = get_asset(session=session, asset_id=asset_id)
+    report = run_audit(target_for(asset), settings)
+    return record_audit(
+        session=session, asset_id=asset_id, report=report, actor=actor, trigger=trigger
+    )
+
+
+def _event(
+    finding: Finding, actor: str, new: FindingStatus, now: datetime, note: str = ""
+) -> FindingEvent:
+    event = FindingEvent(
+        finding_id=finding.id,  # type: ignore[arg-type]
+        at=now,
+        actor=actor,
+        old_status=str(finding.status) if finding.id is not None else None,
+        new_status=str(new),
+        note=note,
+    )
+    finding.status = new
+    return event
+
+
+def record_audit(
+    *,
+    session: Session,
+    asset_id: int,
+    report: AuditReport,
+    actor: str,
+    trigger: str = "user",
+    now: datetime | None = None,
+) -> Audit:
+    """Store an audit and move each finding along its lifecycle, in one transaction."""
+    now = now or utcnow()
+    who = f"audit by {actor}"[:64]
+    try:
+        audit = Audit(
+            asset_id=asset_id,
+            trigger=trigger,
+            actor=actor[:64],
+            started_at=report.started_at,
+            finished_at=now,
+            duration=report.duration,
+            outcome=AuditOutcome.completed if report.reachable else AuditOutcome.unreachable,
+            probes=[
+                {
+                    "probe": r.probe,
+                    "outcome": str(r.outcome),
+                    "reason": r.reason,
+                    "duration": round(r.duration, 3),
+                }
+                for r in report.results
+            ],
+        )
+        session.add(audit)
+        existing = {
+            (f.check_id, f.subject): f
+            for f in session.scalars(select(Finding).where(Finding.asset_id == asset_id))
+        }
+        # Without an answer from the asset only the scope check (which sends nothing) is judged.
+        judged = report.checks_run if report.reachable else report.checks_run & {OUT_OF_SCOPE}
+        seen: set[tuple[str, str]] = set()
+        for candidate in report.findings:
+            if candidate.check not in judged:
+                continue
+            key = (candidate.check, candidate.subject)
+            seen.add(key)
+            _found(session, existing.get(key), candidate, asset_id, who, now)
+        probed = report.answering_addresses
+        for key, finding in existing.items():
+            if key in seen or finding.status not in ACTIVE or finding.check_id not in judged:
+                continue
+            if finding.check_id != OUT_OF_SCOPE and finding.address not in probed:
+                continue  # that address was not examined this time
+            finding.fixed_at = now
+            session.add(_event(finding, who, FindingStatus.fixed, now, "no longer observed"))
+        if report.reachable:
+            _store_services(session, asset_id, report, now)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return audit
+
+
+def _found(
+    session: Session,
+    finding: Finding | None,
+    candidate: FindingCandidate,
+    asset_id: int,
+    who: str,
+    now: datetime,
+) -> None:
+    if finding is None:
+        finding = Finding(
+            asset_id=asset_id,
+            check_id=candidate.check,
+            subject=candidate.subject,
+            address=candidate.address,
+            port=candidate.port,
+            severity=Severity(candidate.severity),
+            title=candidate.title[:255],
+            remediation=candidate.remediation,
+            evidence=candidate.evidence,
+            status=FindingStatus.open,
+            first_seen=now,
+            last_seen=now,
+        )
+        session.add(finding)
+        session.flush()
+        session.add(
+            FindingEvent(
+                finding_id=finding.id, at=now, actor=who, old_status=None, new_status="open"
+            )  # type: ignore[arg-type]
+        )
+        return
+    finding.last_seen = now
+    finding.title = candidate.title[:255]
+    finding.evidence = candidate.evidence
+    if finding.status == FindingStatus.fixed:
+        finding.fixed_at = None
+        session.add(_event(finding, who, FindingStatus.reopened, now, "observed again"))
+    elif (
+        finding.status == FindingStatus.accepted
+        and finding.accepted_until
+        and finding.accepted_until <= now
+    ):
+        session.add(_event(finding, who, FindingStatus.reopened, now, "risk acceptance expired"))
+
+
+def _store_services(session: Session, asset_id: int, report: AuditReport, now: datetime) -> None:
+    current = {
+        (s.address, s.port, s.protocol): s
+        for s in session.scalars(
+            select(ObservedService).where(ObservedService.asset_id == asset_id)
+        )
+    }
+    open_now = {
+        (s.address, s.port, s.protocol): s for s in report.services if s.state is PortState.open
+    }
+    for key, row in current.items():
+        if key not in open_now:
+            session.delete(row)
+    for key, seen in open_now.items():
+        row = current.get(key) or ObservedService(
+            asset_id=asset_id, address=key[0], port=key[1], protocol=key[2], first_seen=now
+        )
+        row.service, row.banner = seen.service[:64], seen.banner[:255]
+        row.product, row.version = seen.product[:128], seen.version[:64]
+        row.last_seen = now
+        session.add(row)
+
+
+def list_findings(
+    *, session: Session, statuses: Sequence[FindingStatus] | None = None
+) -> list[tuple[Finding, Asset]]:
+    """Findings with their asset, "fix this first" order: severity, patient data, then age."""
+    statement = select(Finding, Asset).join(Asset, Asset.id == Finding.asset_id)
+    if statuses:
+        statement = statement.where(Finding.status.in_([str(s) for s in statuses]))
+    rows: list[tuple[Finding, Asset]] = [(f, a) for f, a in session.execute(statement).all()]
+    rows.sort(
+        key=lambda row: (
+            -Severity(row[0].severity).rank,
+            not row[1].holds_patient_data,
+            row[0].first_seen,
+            row[1].name_key,
+            row[0].subject,
+        )
+    )
+    return rows
