@@ -21,9 +21,12 @@ translations: $(STAMP)
 	$(BIN)/pybabel compile -d inventory/translations -D messages 2>&1 | grep -v "^compiling" || true
 	@ls inventory/translations/*/LC_MESSAGES/messages.mo >/dev/null
 
-# Debian's chromium for the browser tests (Playwright drives it; no browser download).
+# Debian packages the tests need: chromium (Playwright drives it; no browser download), and the
+# real peers the audit probes are tested against (dcmtk's dcmqrscp/storescp, vsftpd).
+SYSTEM_PACKAGES := chromium fonts-dejavu-core dcmtk vsftpd
 browser:
-	@[ -x /usr/bin/chromium ] || { $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq chromium fonts-dejavu-core >/dev/null; }
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  [ -z "$$missing" ] || { $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq $$missing >/dev/null; }
 
 run: install
 	$(BIN)/inventory init
