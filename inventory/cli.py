@@ -435,6 +435,158 @@ def assets_list(
     click.echo(f"({len(rows)} assets)")
 
 
+# --- audits and findings --------------------------------------------------------------------
+
+
+@main.group()
+def audit() -> None:
+    """Audit assets now."""
+
+
+@audit.command("run")
+@click.option("--asset", "name", help="Name of the asset to audit.")
+@click.option("--all", "all_assets", is_flag=True, help="Audit every asset in the inventory.")
+@pass_context
+def audit_run(ctx: Context, name: str | None, all_assets: bool) -> None:
+    """Audit now, synchronously; exit 0 when the audits ran, whatever they found."""
+    from inventory.services.assets import find_live_asset, live_assets
+    from inventory.services.audits import audit_asset
+    from inventory.services.findings import OPEN_STATUSES, findings_of, observed_services
+
+    if bool(name) == all_assets:
+        raise click.UsageError("give either --asset NAME or --all")
+    with ctx.session() as session:
+        if name:
+            asset = find_live_asset(session=session, name=name)
+            if asset is None:
+                raise click.ClickException(f"no asset called {name}")
+            targets = [(asset.id, asset.name)]
+        else:
+            targets = [(a.id, a.name) for a in live_assets(session=session)]
+        for asset_id, asset_name in targets:
+            assert asset_id is not None
+            done = audit_asset(
+                session=session,
+                asset_id=asset_id,
+                settings=ctx.settings.audit,
+                actor=_actor(),
+                trigger="cli",
+            )
+            seen = observed_services(session=session, asset_id=asset_id)
+            ports = [f"{s.address}:{s.port}" for s in seen]
+            active = [
+                f
+                for f in findings_of(session=session, asset_id=asset_id)
+                if f.status in OPEN_STATUSES
+            ]
+            reachable = str(done.outcome) == "completed"
+            state = "reachable" if reachable else "not reachable (findings left as they were)"
+            click.echo(f"{asset_name}: {state} ({done.duration:.1f} s)")
+            if reachable:
+                click.echo(f"  open ports: {', '.join(ports) if ports else 'none'}")
+            click.echo(f"  open findings: {len(active)}")
+            for f in active:
+                click.echo(f"    [{f.severity}] {f.check_id} {f.subject}: {f.title}")
+            failed = [p for p in done.probes if p.get("outcome") == "failed"]
+            for p in failed:
+                click.echo(f"  probe {p['probe']} failed: {p.get('reason', '')}")
+        if not targets:
+            click.echo("no asset to audit")
+
+
+FINDING_COLUMNS = [
+    "asset",
+    "address",
+    "port",
+    "check",
+    "severity",
+    "status",
+    "title",
+    "first_seen",
+    "last_seen",
+    "accepted_until",
+]
+
+
+@main.group()
+def findings() -> None:
+    """List findings."""
+
+
+@findings.command("list")
+@click.option(
+    "--status",
+    type=click.Choice(["open", "fixed", "reopened", "accepted"]),
+    help="open also lists reopened findings.",
+)
+@click.option("--severity", type=click.Choice(["info", "low", "medium", "high", "critical"]))
+@click.option("--check", "check_id", default="", help="A check id, e.g. dicom.open-association.")
+@click.option("--site", default="")
+@click.option("--zone", default="")
+@click.option("--kind", default="")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@pass_context
+def findings_list(
+    ctx: Context,
+    status: str | None,
+    severity: str | None,
+    check_id: str,
+    site: str,
+    zone: str,
+    kind: str,
+    fmt: str,
+) -> None:
+    """List findings, most urgent first (severity, patient data, exposure, age)."""
+    import csv
+
+    from inventory.services.findings import FindingQuery, expire_acceptances, list_findings
+
+    query = FindingQuery(
+        status=status or "",
+        severity=severity or "",
+        check=check_id,
+        site=site,
+        zone=zone,
+        kind=kind,
+    )
+    with ctx.session() as session:
+        expire_acceptances(session=session)
+        records = [
+            {
+                "asset": a.name,
+                "address": f.address,
+                "port": f.port,
+                "check": f.check_id,
+                "severity": str(f.severity),
+                "status": str(f.status),
+                "title": f.title,
+                "first_seen": f.first_seen.isoformat(timespec="seconds"),
+                "last_seen": f.last_seen.isoformat(timespec="seconds"),
+                "accepted_until": f.accepted_until.isoformat(timespec="seconds")
+                if f.status == "accepted" and f.accepted_until
+                else None,
+            }
+            for f, a in list_findings(session=session, query=query)
+        ]
+    if fmt == "json":
+        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        return
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=FINDING_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+        sys.stdout.flush()
+        return
+    _table(records, ["asset", "address", "port", "check", "severity", "status", "title"])
+    click.echo(f"({len(records)} findings)")
+
+
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     widths = {
         c: max([len(c), *(len(str(r.get(c) if r.get(c) is not None else "")) for r in rows)])

@@ -220,6 +220,8 @@ def _from_environment(environ: dict[str, str], sections: dict[str, Any]) -> dict
                 value = raw
             if isinstance(fields[key], list) and isinstance(value, str):
                 value = [item.strip() for item in value.split(",") if item.strip()]
+            elif isinstance(fields[key], list) and not isinstance(value, list):
+                value = [value]  # one port, e.g. INVENTORY_AUDIT_DEFAULT_PORTS=4242
             found.setdefault(section, {})[key] = value
     return found
 

@@ -37,6 +37,8 @@ ROUTES: list[tuple[str, str, str, dict | None]] = [
     ("GET", "/assets/export.csv", "viewer", None),
     ("GET", "/assets/export.json", "viewer", None),
     ("GET", "/account", "viewer", None),
+    ("GET", "/findings", "viewer", None),
+    ("GET", "/findings?status=all&severity=high&kind=pacs", "viewer", None),
     ("GET", "/assets/new", "admin", None),
     ("POST", "/assets/new", "admin", NEW_ASSET),
     ("GET", "/assets/{asset}/edit", "admin", None),
@@ -158,6 +160,7 @@ def main_pages(client: FormClient, session: Session) -> dict[str, str]:
         f"/admin/users/{user.id}",
         "/account",
         "/account/tokens",
+        "/findings",
         "/assets/999999",
     ]:
         pages[url] = client.get(url)

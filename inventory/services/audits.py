@@ -8,7 +8,6 @@ One audit's results are written in one transaction: a crash leaves the previous 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +29,16 @@ from inventory.models import (
 )
 from inventory.models.types import utcnow
 from inventory.services.assets import get_asset
+from inventory.services.findings import FindingQuery, list_findings
 from inventory.validators import ExpectedService
+
+__all__ = [
+    "FindingQuery",
+    "audit_asset",
+    "list_findings",
+    "record_audit",
+    "target_for",
+]
 
 ACTIVE = (FindingStatus.open, FindingStatus.reopened, FindingStatus.accepted)
 
@@ -45,6 +53,7 @@ def target_for(asset: Asset) -> Target:
             for s in asset.expected_services
         ),
         ae_titles=tuple(asset.ae_titles),
+        hostnames=tuple(asset.hostnames),
         holds_patient_data=asset.holds_patient_data,
     )
 
@@ -203,23 +212,3 @@ def _store_services(session: Session, asset_id: int, report: AuditReport, now: d
         row.product, row.version = seen.product[:128], seen.version[:64]
         row.last_seen = now
         session.add(row)
-
-
-def list_findings(
-    *, session: Session, statuses: Sequence[FindingStatus] | None = None
-) -> list[tuple[Finding, Asset]]:
-    """Findings with their asset, "fix this first" order: severity, patient data, then age."""
-    statement = select(Finding, Asset).join(Asset, Asset.id == Finding.asset_id)
-    if statuses:
-        statement = statement.where(Finding.status.in_([str(s) for s in statuses]))
-    rows: list[tuple[Finding, Asset]] = [(f, a) for f, a in session.execute(statement).all()]
-    rows.sort(
-        key=lambda row: (
-            -Severity(row[0].severity).rank,
-            not row[1].holds_patient_data,
-            row[0].first_seen,
-            row[1].name_key,
-            row[0].subject,
-        )
-    )
-    return rows

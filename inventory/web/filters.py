@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Flask, request, url_for
-from flask_babel import format_datetime, get_locale
+from flask_babel import format_date, format_datetime, get_locale
 
 from inventory.validators import format_interval
 from inventory.web import labels
@@ -16,6 +16,23 @@ from inventory.web.helpers import translate
 
 def _when(value: datetime | None) -> str:
     return format_datetime(value, "short") if value else ""
+
+
+def _day(value: datetime | None) -> str:
+    return format_date(value, "medium") if value else ""
+
+
+def _evidence_summary(evidence: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """Counts only: numbers, yes/no and the size of lists; never the text a peer sent."""
+    summary = []
+    for key, value in sorted((evidence or {}).items()):
+        if isinstance(value, bool):
+            summary.append((key, "✓" if value else "✗"))
+        elif isinstance(value, (int, float)):
+            summary.append((key, str(value)))
+        elif isinstance(value, (list, tuple, dict, set)):
+            summary.append((key, str(len(value))))
+    return summary
 
 
 def _url_with(**changes: Any) -> str:
@@ -35,6 +52,8 @@ def _url_with(**changes: Any) -> str:
 def register(app: Flask) -> None:
     app.jinja_env.filters["when"] = _when
     app.jinja_env.filters["interval"] = format_interval
+    app.jinja_env.filters["day"] = _day
+    app.jinja_env.globals["evidence_summary"] = _evidence_summary
     app.jinja_env.globals["url_with"] = _url_with
     app.jinja_env.globals["label"] = labels.label
     app.jinja_env.globals["choices"] = labels.choices

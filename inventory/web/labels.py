@@ -45,6 +45,36 @@ LABELS = {
         "api": _l("API"),
         "cli": _l("command line"),
     },
+    "severity": {
+        "info": _l("Info"),
+        "low": _l("Low"),
+        "medium": _l("Medium"),
+        "high": _l("High"),
+        "critical": _l("Critical"),
+    },
+    "finding_status": {
+        "open": _l("Open"),
+        "reopened": _l("Reopened"),
+        "accepted": _l("Accepted risk"),
+        "fixed": _l("Fixed"),
+    },
+    "audit_outcome": {
+        "completed": _l("Completed"),
+        "unreachable": _l("No answer"),
+        "failed": _l("Failed"),
+        "interrupted": _l("Interrupted"),
+    },
+    "probe_outcome": {
+        "ran": _l("ran"),
+        "failed": _l("failed"),
+        "skipped": _l("skipped"),
+    },
+    "trigger": {
+        "user": _l("web page"),
+        "cli": _l("command line"),
+        "scheduler": _l("schedule"),
+        "sensor": _l("sensor"),
+    },
     "field": {
         "name": _l("Name"),
         "addresses": _l("Addresses"),
@@ -63,6 +93,8 @@ LABELS = {
         "tags": _l("Tags"),
         "audit_interval": _l("Audit interval"),
         "notes": _l("Notes"),
+        "reason": _l("Reason"),
+        "until": _l("Accepted until"),
     },
 }
 

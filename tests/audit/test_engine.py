@@ -164,24 +164,26 @@ def test_remote_access_services_are_findings():
     assert all(f.severity == "high" for f in report.findings if f.check == "remote-access.exposed")
 
 
+# Test probes are defined without a name, so defining them registers nothing (every other test
+# module's audits would run them too); the tests that want them register them for their duration.
 class _Broken(Probe):
-    name = "test-broken"
-
     async def check(self, target: Target, ctx: ProbeContext) -> ProbeResult:
         raise RuntimeError("the peer sent nonsense")
 
 
 class _Stuck(Probe):
-    name = "test-stuck"
-
     async def check(self, target: Target, ctx: ProbeContext) -> ProbeResult:
         await asyncio.sleep(3600)
         raise AssertionError("unreachable")
 
 
+_Broken.name = "test-broken"
+_Stuck.name = "test-stuck"
+
+
 @pytest.fixture(autouse=True)
 def _without_test_probes():
-    """The test probes above register themselves; only the tests that ask for them run them."""
+    """Only the tests that ask for the test probes run them; none is left registered after."""
     saved = {
         name: Probe.registry.pop(name)
         for name in ("test-broken", "test-stuck")

@@ -44,6 +44,7 @@ class Target:
     addresses: tuple[netaddr.IPAddress, ...]
     services: tuple[ExpectedService, ...] = ()
     ae_titles: tuple[str, ...] = ()
+    hostnames: tuple[str, ...] = ()
     holds_patient_data: bool = False
     options: frozenset[str] = frozenset()  # optional probes the user turned on
 
@@ -135,6 +136,14 @@ class ProbeContext:
             self._all = asyncio.Semaphore(self.max_connections)
         host = self._per_host.setdefault(address, asyncio.Semaphore(self.max_connections_per_host))
         return self._all, host
+
+    @asynccontextmanager
+    async def slot(self, address: str) -> AsyncIterator[None]:
+        """One connection's share of the limits, for probes whose library opens its own socket
+        (pynetdicom): hold it for as long as that connection is open."""
+        all_hosts, host = self._limits(address)
+        async with all_hosts, host:
+            yield
 
     @asynccontextmanager
     async def connect(

@@ -26,9 +26,11 @@ from flask_babel import gettext as _
 
 from inventory.db import get_session
 from inventory.errors import ImportRejected, InvalidInput
-from inventory.models import AssetKind, Criticality, Role
+from inventory.models import AssetKind, AuditOutcome, Criticality, Role
 from inventory.services import assets as asset_service
+from inventory.services import findings as finding_service
 from inventory.services import transfer
+from inventory.services.audits import audit_asset
 from inventory.web.assets.forms import AssetForm, ImportForm
 from inventory.web.helpers import actor, can, role_required, settings, translate
 
@@ -119,16 +121,63 @@ def show_asset(asset_id: int) -> Any:
     db = get_session()
     asset = asset_service.get_asset(session=db, asset_id=asset_id)
     history = asset_service.asset_history(session=db, asset_id=asset_id)
+    finding_service.expire_acceptances(session=db)
     return render_template(
         "assets/detail.html",
         asset=asset,
         data=asset_service.asset_to_data(asset),
         history=history,
+        services=finding_service.observed_services(session=db, asset_id=asset_id),
+        findings=finding_service.findings_of(session=db, asset_id=asset_id),
+        audits=finding_service.latest_audits(session=db, asset_id=asset_id),
         can_edit=can(Role.admin),
+        can_audit=can(Role.auditor) and not asset.is_archived,
         default_interval=asset_service.default_interval(
             criticality=asset.criticality, defaults=settings().assets
         ),
     )
+
+
+@bp.post("/<int:asset_id>/audit")
+@role_required(Role.auditor)
+def audit_now(asset_id: int) -> Any:
+    """Audit the asset now, synchronously: a clinic's asset takes seconds."""
+    db = get_session()
+    asset = asset_service.get_asset(session=db, asset_id=asset_id)
+    if asset.is_archived:
+        flash(_("This asset is archived; restore it before auditing it."), "error")
+        return redirect(url_for("assets.show_asset", asset_id=asset_id))
+    audit = audit_asset(
+        session=db, asset_id=asset_id, settings=settings().audit, actor=actor(), trigger="user"
+    )
+    ports = len(finding_service.observed_services(session=db, asset_id=asset_id))
+    open_findings = sum(
+        1
+        for f in finding_service.findings_of(session=db, asset_id=asset_id)
+        if f.status in finding_service.OPEN_STATUSES
+    )
+    if audit.outcome == AuditOutcome.completed:
+        flash(
+            _(
+                "Audit done: %(name)s answered. Open ports: %(ports)d. Open findings: "
+                "%(findings)d.",
+                name=asset.name,
+                ports=ports,
+                findings=open_findings,
+            ),
+            "success",
+        )
+    else:
+        flash(
+            _(
+                "Audit done: %(name)s did not answer on any port (switched off, or filtered). "
+                "Its findings were left as they were. Open findings: %(findings)d.",
+                name=asset.name,
+                findings=open_findings,
+            ),
+            "info",
+        )
+    return redirect(url_for("assets.show_asset", asset_id=asset_id) + "#findings")
 
 
 @bp.route("/<int:asset_id>/edit", methods=["GET", "POST"])

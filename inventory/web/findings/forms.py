@@ -1,0 +1,54 @@
+"""The accepted-risk form: a reason and an expiry date, checked again by the service."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import StringField, TextAreaField
+from wtforms.validators import InputRequired, ValidationError
+
+from inventory.errors import InvalidInput
+from inventory.web.helpers import translate
+
+
+class AcceptRiskForm(FlaskForm):
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[InputRequired(_l("Say why this risk is accepted."))],
+        description=_l(
+            "Why this weakness is tolerated for now, e.g. the vendor supports no other setting "
+            "and the device is on an isolated network."
+        ),
+    )
+    until = StringField(
+        _l("Accepted until"),
+        description=_l("At most one year from today. After this date the finding is open again."),
+        render_kw={"type": "date"},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.until_date: date | None = None
+
+    def validate_until(self, field: StringField) -> None:
+        text = (field.data or "").strip()
+        if not text:
+            return  # the service says that a date is needed
+        try:
+            self.until_date = date.fromisoformat(text)
+        except ValueError:
+            raise ValidationError(
+                _l("%(value)s is not a date (expected e.g. 2027-03-31).", value=text[:40])
+            ) from None
+
+    def add_service_errors(self, exc: InvalidInput) -> None:
+        for name, messages in exc.fields.items():
+            target = getattr(self, name, None)
+            rendered = [translate(message, params) for message, params in messages]
+            if target is None:
+                self.form_errors.extend(rendered)
+            else:
+                target.errors = [*target.errors, *rendered]  # type: ignore[list-item]
