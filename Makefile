@@ -3,7 +3,8 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-APT    := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT    := $(SUDO) apt-get
 
 .PHONY: install run test bench lint translations catalog browser clean
 
@@ -27,6 +28,9 @@ SYSTEM_PACKAGES := chromium fonts-dejavu-core dcmtk vsftpd
 browser:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	  [ -z "$$missing" ] || { $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq $$missing >/dev/null; }
+	@# The tests start their own vsftpd on loopback; the system service Debian starts is not wanted.
+	@if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled vsftpd >/dev/null 2>&1; then \
+	  $(SUDO) systemctl disable --now vsftpd >/dev/null 2>&1 || true; fi
 
 run: install
 	$(BIN)/inventory init
