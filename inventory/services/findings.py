@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlmodel import Session
 
 from inventory.errors import InvalidInput, NotFound
@@ -60,17 +60,23 @@ class FindingQuery:
         return wanted
 
 
-def fix_first_key(finding: Finding, asset: Asset) -> tuple[Any, ...]:
-    """Severity, then patient data held, then exposure (public > VPN > internal), then age."""
-    return (
-        -Severity(finding.severity).rank,
-        not asset.holds_patient_data,
-        _EXPOSURE_RANK.get(Exposure(asset.exposure), 3),
-        finding.first_seen,
-        asset.name_key,
-        finding.subject,
-        finding.check_id,
-    )
+# "Fix this first", as SQL so the database sorts (and can later page) however many findings there
+# are: severity, then patient data held, then exposure (public > VPN > internal), then age.
+_SEVERITY_RANK = case(
+    {s.value: i for i, s in enumerate(Severity)}, value=Finding.severity, else_=-1
+)
+_EXPOSURE_ORDER = case(
+    {e.value: rank for e, rank in _EXPOSURE_RANK.items()}, value=Asset.exposure, else_=3
+)
+FIX_FIRST_ORDER = (
+    _SEVERITY_RANK.desc(),
+    Asset.holds_patient_data.desc(),  # type: ignore[attr-defined]
+    _EXPOSURE_ORDER,
+    Finding.first_seen,
+    Asset.name_key,
+    Finding.subject,
+    Finding.check_id,
+)
 
 
 def list_findings(
@@ -79,7 +85,7 @@ def list_findings(
     statuses: Sequence[FindingStatus] | None = None,
     query: FindingQuery | None = None,
 ) -> list[tuple[Finding, Asset]]:
-    """Findings with their asset in "fix this first" order (see fix_first_key).
+    """Findings with their asset in "fix this first" order (FIX_FIRST_ORDER).
 
     Call expire_acceptances first where expired acceptances must show as open again.
     """
@@ -98,9 +104,7 @@ def list_findings(
         value = getattr(query, name)
         if value:
             statement = statement.where(getattr(Asset, name) == value)
-    rows: list[tuple[Finding, Asset]] = [(f, a) for f, a in session.execute(statement).all()]
-    rows.sort(key=lambda row: fix_first_key(*row))
-    return rows
+    return [(f, a) for f, a in session.execute(statement.order_by(*FIX_FIRST_ORDER)).all()]
 
 
 def check_ids(*, session: Session) -> list[str]:
