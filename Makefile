@@ -23,14 +23,16 @@ translations: $(STAMP)
 	@ls inventory/translations/*/LC_MESSAGES/messages.mo >/dev/null
 
 # Debian packages the tests need: chromium (Playwright drives it; no browser download), and the
-# real peers the audit probes are tested against (dcmtk's dcmqrscp/storescp, vsftpd).
-SYSTEM_PACKAGES := chromium fonts-dejavu-core dcmtk vsftpd
+# real peers the audit probes are tested against (dcmtk's dcmqrscp/storescp, vsftpd, samba).
+SYSTEM_PACKAGES := chromium fonts-dejavu-core dcmtk vsftpd samba
 browser:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	  [ -z "$$missing" ] || { $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq $$missing >/dev/null; }
-	@# The tests start their own vsftpd on loopback; the system service Debian starts is not wanted.
-	@if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled vsftpd >/dev/null 2>&1; then \
-	  $(SUDO) systemctl disable --now vsftpd >/dev/null 2>&1 || true; fi
+	@# The tests start their own vsftpd and smbd on loopback; the system services Debian starts
+	@# on install (listening on every address) are not wanted.
+	@for svc in vsftpd smbd nmbd samba-ad-dc; do \
+	  if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled $$svc >/dev/null 2>&1; then \
+	    $(SUDO) systemctl disable --now $$svc >/dev/null 2>&1 || true; fi; done
 
 run: install
 	$(BIN)/inventory init
@@ -39,7 +41,11 @@ run: install
 test: install browser
 	$(BIN)/pytest -q -p no:cacheprovider
 
-bench: install
+# The audit benchmark compares with nmap and builds a simulated WAN (network namespace, netem).
+BENCH_PACKAGES := nmap iproute2 iptables
+bench: install browser
+	@missing=$$(for p in $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  [ -z "$$missing" ] || { $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq $$missing >/dev/null; }
 	$(BIN)/python bench/bench_assets.py
 
 lint: install
