@@ -47,9 +47,17 @@ class Target:
     hostnames: tuple[str, ...] = ()
     holds_patient_data: bool = False
     options: frozenset[str] = frozenset()  # optional probes the user turned on
+    # The zone policy (config): ports that may be open in the asset's zone without being declared,
+    # and how serious an undeclared open port is there.
+    allowed_ports: frozenset[int] = frozenset()
+    unexpected_severity: str = "medium"
 
     def expects(self, port: int, protocol: str = "tcp") -> bool:
         return any(s.port == port and s.protocol == protocol for s in self.services)
+
+    def allows(self, port: int, protocol: str = "tcp") -> bool:
+        """Declared on the asset, or allowed in its zone by policy."""
+        return self.expects(port, protocol) or (protocol == "tcp" and port in self.allowed_ports)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The port stage: which TCP ports answer, and what their greeting says.
 
 Every address of the target is tried on its declared services plus the default port list, within
-the context's limits. An open port that the asset does not declare is `port.unexpected-open`.
+the context's limits. An open port that the asset does not declare, and that its zone's policy does
+not allow, is `port.unexpected-open`.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class PortScan(Probe):
         findings = [
             FindingCandidate(
                 check=UNEXPECTED_OPEN,
-                severity="medium",
+                severity=target.unexpected_severity,
                 address=s.address,
                 port=s.port,
                 title=f"Port {s.port}/tcp ({s.service or 'unknown service'}) is open, not expected",
@@ -54,7 +55,7 @@ class PortScan(Probe):
                 evidence={"service": s.service, "banner": s.banner},
             )
             for s in services
-            if s.state is PortState.open and not target.expects(s.port)
+            if s.state is PortState.open and not target.allows(s.port)
         ]
         return ProbeResult(
             probe=self.name,
