@@ -106,6 +106,21 @@ class AssetSettings(_Section):
         return value
 
 
+class ZonePolicy(_Section):
+    """What may be open in one network zone without being declared on each asset."""
+
+    allowed_ports: list[int] = []
+    unexpected_severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
+
+    @field_validator("allowed_ports")
+    @classmethod
+    def _ports(cls, value: list[int]) -> list[int]:
+        bad = [port for port in value if not 1 <= port <= 65535]
+        if bad:
+            raise ValueError(f"ports out of range: {bad}")
+        return value
+
+
 class AuditSettings(_Section):
     scope: list[str] = [
         "10.0.0.0/8",
@@ -144,6 +159,17 @@ class AuditSettings(_Section):
     max_connections_per_host: int = Field(default=8, ge=1, le=256)
     audit_deadline: float = Field(default=120, gt=0, le=86_400)
     max_banner_bytes: int = Field(default=2048, ge=64, le=1_048_576)
+    # Zone name (as typed on assets, any case) -> its policy for `port.unexpected-open`.
+    zones: dict[str, ZonePolicy] = {}
+
+    @field_validator("zones")
+    @classmethod
+    def _zone_names(cls, value: dict[str, ZonePolicy]) -> dict[str, ZonePolicy]:
+        return {name.strip().lower(): policy for name, policy in value.items()}
+
+    def zone_policy(self, zone: str) -> ZonePolicy:
+        """The policy of `zone`; a zone without one allows nothing undeclared."""
+        return self.zones.get(zone.strip().lower(), ZonePolicy())
 
     @field_validator("scope")
     @classmethod

@@ -133,6 +133,21 @@ def parse_choice(value: str | None, choices: Iterable[str], *, default: str | No
     return text
 
 
+# --- optional checks ------------------------------------------------------------------------
+
+# Probes a user may turn on per asset; off by default because they try logins or guess names.
+DEFAULT_CREDENTIALS = "default-credentials"
+AE_TITLE_GUESSING = "ae-title-guessing"
+OPTIONAL_CHECKS = (DEFAULT_CREDENTIALS, AE_TITLE_GUESSING)
+_CHECK_SEPARATORS = re.compile(r"\s*[;,\n]\s*")
+
+
+def parse_optional_checks(value: str | Iterable[str] | None) -> list[str]:
+    """A set of OPTIONAL_CHECKS names, sorted (the order typed is not a change)."""
+    checks = {parse_choice(item, OPTIONAL_CHECKS) for item in _items(value, _CHECK_SEPARATORS)}
+    return sorted(checks)
+
+
 # --- network addresses ----------------------------------------------------------------------
 
 

@@ -71,6 +71,7 @@ def test_create_stores_normalised_fields(session):
         "ae_titles": ["STORE SCP"],
         "software": ["cpe:2.3:a:orthanc-server:orthanc:1.12.1:*:*:*:*:*:*:*"],
         "tags": ["pacs", "radiology"],
+        "optional_checks": [],
     }
     assert stored.name_key == "pacs radiologie"
     assert stored.created_at.tzinfo is not None and stored.archived_at is None

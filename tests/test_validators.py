@@ -641,3 +641,17 @@ def test_name_whose_lower_case_key_would_not_fit():
 )
 def test_partial_mac_is_refused_not_padded(text):
     assert "not a MAC address" in error_of(v.parse_mac, text)
+
+
+def test_optional_checks_are_a_sorted_set_of_known_names():
+    assert v.parse_optional_checks(None) == []
+    assert v.parse_optional_checks("ae-title-guessing; Default credentials") == [
+        "ae-title-guessing",
+        "default-credentials",
+    ]
+    assert v.parse_optional_checks(["default-credentials", "default-credentials"]) == [
+        "default-credentials"
+    ]
+    with pytest.raises(v.FieldError) as exc:
+        v.parse_optional_checks("fuzzing")
+    assert "default-credentials" in exc.value.render()

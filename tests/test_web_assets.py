@@ -716,3 +716,32 @@ def test_asset_page_shows_the_default_interval_it_will_get(client, session):
     assert "1d (the default for its criticality)" in text_of(client.get(f"/assets/{critical.id}"))
     page = text_of(client.get(f"/assets/{weekly.id}"))
     assert "12h" in page and "the default for its criticality" not in page
+
+
+def test_optional_checks_are_off_by_default_and_can_be_turned_on(client, session, engine):
+    login_admin(client, session)
+    form = client.get("/assets/new").get_data(as_text=True)
+    boxes = re.findall(r'<input[^>]*name="optional_checks"[^>]*>', form)
+    assert len(boxes) == 2 and not any("checked" in b for b in boxes)
+    response = client.submit("/assets/new", MINIMAL)
+    with Session(engine) as check:
+        assert check.scalars(select(Asset)).one().optional_checks == []
+    assert "None (off by default)" in text_of(client.get(response.headers["Location"]))
+    asset_id = response.headers["Location"].rstrip("/").split("/")[-1]
+    response = client.submit(
+        f"/assets/{asset_id}/edit", {**MINIMAL, "optional_checks": ["ae-title-guessing"]}
+    )
+    assert response.status_code == 302, field_errors_summary(response)
+    shown = text_of(client.get(response.headers["Location"]))
+    assert "Guess common DICOM AE titles" in shown
+    with Session(engine) as check:
+        assert check.scalars(select(Asset)).one().optional_checks == ["ae-title-guessing"]
+
+
+def test_an_unknown_optional_check_is_refused_and_nothing_changes(client, session, engine):
+    login_admin(client, session)
+    response = client.submit("/assets/new", {**MINIMAL, "optional_checks": ["brute-force"]})
+    assert response.status_code == 400
+    shown = field_errors(response.get_data(as_text=True), "optional_checks")
+    assert "brute-force is not one of: default-credentials, ae-title-guessing." in shown
+    assert count_assets(engine) == 0

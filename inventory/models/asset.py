@@ -71,6 +71,7 @@ class AssetData(AssetBase):
     ae_titles: list[str] = []
     software: list[str] = []
     tags: list[str] = []
+    optional_checks: list[str] = []
 
 
 class Asset(AssetBase, table=True):
@@ -98,6 +99,10 @@ class Asset(AssetBase, table=True):
     )
     ae_titles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     software: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Optional probes the user turned on for this asset (off by default): see OPTIONAL_CHECKS.
+    optional_checks: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     # Lower-case name, addresses, host names and tags: one column for the free-text search.
     search_text: str = Field(default="", sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

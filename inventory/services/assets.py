@@ -61,6 +61,7 @@ FIELD_PARSERS: dict[str, Callable[[Any], Any]] = {
     "software": v.parse_cpes,
     "tags": v.parse_tags,
     "audit_interval": v.parse_interval,
+    "optional_checks": v.parse_optional_checks,
     "notes": v.parse_notes,
 }
 ASSET_FIELDS: tuple[str, ...] = tuple(FIELD_PARSERS)
@@ -106,6 +107,7 @@ def asset_to_data(asset: Asset) -> AssetData:
         ae_titles=list(asset.ae_titles),
         software=list(asset.software),
         tags=asset.tag_list,
+        optional_checks=list(asset.optional_checks),
     )
 
 
@@ -140,6 +142,7 @@ def _columns(data: AssetData) -> dict[str, Any]:
             "hostnames",
             "ae_titles",
             "software",
+            "optional_checks",
         )
     }
     values["name_key"] = data.name.lower()

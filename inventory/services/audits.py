@@ -43,8 +43,10 @@ __all__ = [
 ACTIVE = (FindingStatus.open, FindingStatus.reopened, FindingStatus.accepted)
 
 
-def target_for(asset: Asset) -> Target:
-    """What the engine needs to know about an asset."""
+def target_for(asset: Asset, settings: Any = None) -> Target:
+    """What the engine needs to know about an asset; `settings` ([audit]) gives its zone's
+    policy."""
+    policy = settings.zone_policy(asset.zone) if settings is not None else None
     return Target(
         name=asset.name,
         addresses=tuple(asset.address_list),
@@ -55,6 +57,9 @@ def target_for(asset: Asset) -> Target:
         ae_titles=tuple(asset.ae_titles),
         hostnames=tuple(asset.hostnames),
         holds_patient_data=asset.holds_patient_data,
+        options=frozenset(asset.optional_checks),
+        allowed_ports=frozenset(policy.allowed_ports) if policy else frozenset(),
+        unexpected_severity=policy.unexpected_severity if policy else "medium",
     )
 
 
@@ -63,7 +68,7 @@ def audit_asset(
 ) -> Audit:
     """Audit one asset now (synchronously) and store the result."""
     asset = get_asset(session=session, asset_id=asset_id)
-    report = run_audit(target_for(asset), settings)
+    report = run_audit(target_for(asset, settings), settings)
     return record_audit(
         session=session, asset_id=asset_id, report=report, actor=actor, trigger=trigger
     )

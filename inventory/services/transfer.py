@@ -45,9 +45,18 @@ COLUMNS: tuple[str, ...] = (
     "software",
     "tags",
     "audit_interval",
+    "optional_checks",
     "notes",
 )
-LIST_COLUMNS = {"addresses", "hostnames", "expected_services", "ae_titles", "software", "tags"}
+LIST_COLUMNS = {
+    "addresses",
+    "hostnames",
+    "expected_services",
+    "ae_titles",
+    "software",
+    "tags",
+    "optional_checks",
+}
 JSON_FORMAT = "vigie-assets"
 JSON_VERSION = 1
 

@@ -75,6 +75,15 @@ LABELS = {
         "scheduler": _l("schedule"),
         "sensor": _l("sensor"),
     },
+    "optional_check": {
+        "default-credentials": _l(
+            "Try the factory passwords of known PACS and web viewers (logs in, reads nothing)"
+        ),
+        "ae-title-guessing": _l(
+            "Guess common DICOM AE titles (ORTHANC, DCM4CHEE, PACS...) when the declared ones "
+            "are refused"
+        ),
+    },
     "field": {
         "name": _l("Name"),
         "addresses": _l("Addresses"),
@@ -92,6 +101,7 @@ LABELS = {
         "software": _l("Software (CPE 2.3)"),
         "tags": _l("Tags"),
         "audit_interval": _l("Audit interval"),
+        "optional_checks": _l("Optional checks"),
         "notes": _l("Notes"),
         "reason": _l("Reason"),
         "until": _l("Accepted until"),

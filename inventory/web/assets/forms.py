@@ -7,7 +7,8 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from inventory.errors import InvalidInput
 from inventory.models import AssetData
@@ -55,6 +56,17 @@ class AssetForm(FlaskForm):
             "How often to re-check it, e.g. 24h, 3d, 1w. Empty: the default for its criticality."
         ),
     )
+    optional_checks = SelectMultipleField(
+        _l("Optional checks"),
+        choices=[],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+        validate_choice=False,  # the domain parser says what is wrong, in the user's language
+        description=_l(
+            "Off by default. Turn them on only for systems you are allowed to test this way: "
+            "they try logins and names, which an old device may log or count as failed attempts."
+        ),
+    )
     notes = TextAreaField(_l("Notes"))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -62,6 +74,7 @@ class AssetForm(FlaskForm):
         self.kind.choices = choices("kind")
         self.criticality.choices = choices("criticality")
         self.exposure.choices = choices("exposure")
+        self.optional_checks.choices = choices("optional_check")
         self.data_out: AssetData | None = None
 
     @classmethod

@@ -1,0 +1,28 @@
+"""optional checks per asset
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-25 13:20:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("asset") as batch:
+        batch.add_column(
+            sa.Column("optional_checks", sa.JSON(), nullable=False, server_default="[]")
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("asset") as batch:
+        batch.drop_column("optional_checks")
