@@ -121,8 +121,16 @@ class Scp:
 def pynetdicom_scp() -> Iterator[Any]:
     servers: list[Any] = []
 
-    def start(require_calling_aet: list[str] | None = None, port: int = 0, copies: int = 1) -> Scp:
-        ae = AE(ae_title="SYNPACS")
+    def start(
+        require_calling_aet: list[str] | None = None,
+        port: int = 0,
+        copies: int = 1,
+        own_title: str | None = None,
+        ssl_context: Any = None,
+    ) -> Scp:
+        """An SCP open to any calling AE; with `own_title`, it answers only when called by that
+        title (as most PACS do); with `ssl_context`, it speaks DICOM over TLS."""
+        ae = AE(ae_title=own_title or "SYNPACS")
         for uid in (
             Verification,
             PatientRootQueryRetrieveInformationModelFind,
@@ -131,12 +139,15 @@ def pynetdicom_scp() -> Iterator[Any]:
             StudyRootQueryRetrieveInformationModelMove,
         ):
             ae.add_supported_context(uid)
-        ae.require_called_aet = False
+        ae.require_called_aet = own_title is not None
         if require_calling_aet:
             ae.require_calling_aet = require_calling_aet
         host = dicom_host()
         server = ae.start_server(
-            (host, port), block=False, evt_handlers=[(evt.EVT_C_FIND, _synthetic_find, [copies])]
+            (host, port),
+            block=False,
+            evt_handlers=[(evt.EVT_C_FIND, _synthetic_find, [copies])],
+            ssl_context=ssl_context,
         )
         assert server is not None
         servers.append(server)
@@ -406,3 +417,92 @@ def test_the_engine_finds_an_open_pacs_end_to_end(pynetdicom_scp):
 )
 def test_products_are_named_from_the_implementation_identification(uid, name, expected):
     assert identify_product(uid, name) == expected
+
+
+# --- DICOM over TLS, and the optional AE-title guessing ----------------------------------------
+
+
+def test_an_open_pacs_behind_dicom_tls_on_2762_is_probed_over_tls(pynetdicom_scp, tmp_path):
+    from tests.audit import webpeers
+
+    context = webpeers.server_context(webpeers.make_cert("pacs.clinic.local"), tmp_path)
+    scp = pynetdicom_scp(port=2762, ssl_context=context)  # undeclared: DICOM-TLS by its number
+    settings = audit_settings(default_ports=[2762])
+    report = asyncio.run(
+        audit(Target("pacs", (netaddr.IPAddress(scp.host),)), settings, probes=["dicom"])
+    )
+    dicom = next(r for r in report.results if r.probe == "dicom")
+    assert dicom.outcome is ProbeOutcome.ran, dicom.reason
+    assert {(f.check, f.port) for f in report.findings} >= {(OPEN_ASSOCIATION, 2762)}
+
+
+def test_a_plain_dicom_service_on_the_tls_port_number_is_still_probed(pynetdicom_scp):
+    scp = pynetdicom_scp(port=2762)
+    result = asyncio.run(
+        Dicom().check(target(scp.host), ctx_for(scp.host, scp.port, service="dicom-tls"))
+    )
+    assert result.outcome is ProbeOutcome.ran, result.reason
+    assert OPEN_ASSOCIATION in checks_of(result)
+
+
+def guessing_target(host: str, port: int, options: frozenset[str]) -> Target:
+    return Target(
+        "pacs",
+        (netaddr.IPAddress(host),),
+        services=(ExpectedService(port, "tcp", "dicom"),),
+        ae_titles=("RADIOPACS",),  # declared wrongly: the PACS answers only to ORTHANC
+        options=options,
+    )
+
+
+def test_ae_title_guessing_is_off_by_default(pynetdicom_scp):
+    scp = pynetdicom_scp(own_title="ORTHANC")
+    result = asyncio.run(
+        Dicom().check(guessing_target(scp.host, scp.port, frozenset()), ctx_for(scp.host, scp.port))
+    )
+    assert result.outcome is ProbeOutcome.ran, result.reason
+    assert result.findings == []  # RADIOPACS and ANY-SCP were refused; nothing else was tried
+
+
+def test_ae_title_guessing_finds_a_pacs_answering_to_its_factory_title(pynetdicom_scp):
+    scp = pynetdicom_scp(own_title="ORTHANC")
+    result = asyncio.run(
+        Dicom().check(
+            guessing_target(scp.host, scp.port, frozenset({"ae-title-guessing"})),
+            ctx_for(scp.host, scp.port),
+        )
+    )
+    assert result.outcome is ProbeOutcome.ran, result.reason
+    found = checks_of(result)[OPEN_ASSOCIATION]
+    assert found.evidence["called_ae"] == "ORTHANC"
+    assert found.evidence["called_ae_guessed"] is True
+    assert "ORTHANC" in found.title
+    assert QUERY_WITHOUT_AUTHORIZATION in checks_of(result)  # the guessed title opened FIND too
+
+
+def test_ae_title_guessing_stops_after_its_short_list(pynetdicom_scp):
+    from inventory.audit.probes.dicom import GUESSED_CALLED_AES
+
+    calls: list[str] = []
+    scp = pynetdicom_scp(own_title="SECRETTITLE")
+
+    import inventory.audit.probes.dicom as dicom_module
+
+    real = dicom_module._associate
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[3])
+        return real(*args, **kwargs)
+
+    dicom_module._associate = counting
+    try:
+        result = asyncio.run(
+            Dicom().check(
+                guessing_target(scp.host, scp.port, frozenset({"ae-title-guessing"})),
+                ctx_for(scp.host, scp.port),
+            )
+        )
+    finally:
+        dicom_module._associate = real
+    assert result.findings == [] and result.outcome is ProbeOutcome.ran
+    assert calls == ["RADIOPACS", "ANY-SCP", *GUESSED_CALLED_AES]

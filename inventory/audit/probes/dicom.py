@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import ssl
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -59,6 +60,7 @@ from inventory.audit.probes.base import (
     Target,
     printable,
 )
+from inventory.validators import AE_TITLE_GUESSING
 
 OPEN_ASSOCIATION = "dicom.open-association"
 QUERY_WITHOUT_AUTHORIZATION = "dicom.query-without-authorization"
@@ -66,6 +68,21 @@ CHECKS = frozenset({OPEN_ASSOCIATION, QUERY_WITHOUT_AUTHORIZATION})
 
 DICOM_PORTS = (104, 2761, 2762, 4242, 11112)  # nmap's dicom-ping
 GENERIC_CALLED_AE = "ANY-SCP"
+# Called AE titles that products ship with or that sites commonly keep; tried only when the user
+# turned on the optional "ae-title-guessing" check for the asset, after the declared ones and
+# ANY-SCP were refused, and at most this many, one association each (never a brute force).
+GUESSED_CALLED_AES = (
+    "ORTHANC",
+    "DCM4CHEE",
+    "DCMQRSCP",
+    "STORESCP",
+    "PACS",
+    "ANY",
+    "CONQUESTSRV1",
+    "OSIRIX",
+    "HOROS",
+    "SERVER",
+)
 FIND_CAP = 50  # matches counted at most, then C-CANCEL
 FIND_WINDOW_DAYS = 30
 
@@ -181,7 +198,18 @@ def _find(assoc: Any, attempt: Attempt, timeouts: Timeouts) -> None:
     attempt.attributes = sorted(keywords)
 
 
-def _associate(address: str, port: int, calling: str, called: str, timeouts: Timeouts) -> Attempt:
+def _tls_context() -> ssl.SSLContext:
+    """DICOM over TLS (port 2762): the probe asks whether the service lets anyone in, not whether
+    its certificate is good (the TLS probe judges that), so the certificate is not verified."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _associate(
+    address: str, port: int, calling: str, called: str, timeouts: Timeouts, tls: bool = False
+) -> Attempt:
     ae = AE(ae_title=calling)
     ae.connection_timeout = timeouts.connect
     ae.acse_timeout = timeouts.read
@@ -190,7 +218,8 @@ def _associate(address: str, port: int, calling: str, called: str, timeouts: Tim
     for uid in (Verification, *FIND_MODELS, *RETRIEVE_MODELS):
         ae.add_requested_context(uid)
     started = time.monotonic()
-    assoc = ae.associate(address, port, ae_title=called)
+    tls_args = (_tls_context(), address) if tls else None
+    assoc = ae.associate(address, port, ae_title=called, tls_args=tls_args)
     try:
         if assoc.is_rejected:
             return Attempt(called, "rejected")
@@ -231,14 +260,22 @@ def _associate(address: str, port: int, calling: str, called: str, timeouts: Tim
 
 
 def _port_attempts(
-    address: str, port: int, called_titles: list[str], timeouts: Timeouts
+    address: str,
+    port: int,
+    called_titles: list[str],
+    timeouts: Timeouts,
+    tls: bool = False,
 ) -> list[Attempt]:
-    """Declared called AE titles, then the generic one; stops at the first acceptance, and at
-    the first non-DICOM answer (a peer that does not speak DICOM is not asked again)."""
+    """Declared called AE titles, then the generic one (then the guesses, when asked); stops at
+    the first acceptance, and at the first non-DICOM answer (a peer that does not speak DICOM is
+    not asked again). On a DICOM-TLS port, TLS first, then plain DICOM if TLS got no answer."""
     calling = calling_ae_title()
-    attempts = []
+    attempts: list[Attempt] = []
     for called in called_titles:
-        attempt = _associate(address, port, calling, called, timeouts)
+        attempt = _associate(address, port, calling, called, timeouts, tls)
+        if tls and attempt.state == "failed" and not attempts:
+            tls = False  # not TLS after all: a plain DICOM service on a TLS port number
+            attempt = _associate(address, port, calling, called, timeouts, tls)
         attempts.append(attempt)
         if attempt.state != "rejected":
             break
@@ -268,24 +305,35 @@ def identify_product(class_uid: str, version_name: str) -> tuple[str, str]:
 
 
 def _called_titles(target: Target) -> list[str]:
+    guesses = GUESSED_CALLED_AES if AE_TITLE_GUESSING in target.options else ()
     titles: list[str] = []
-    for title in (*target.ae_titles, GENERIC_CALLED_AE):
+    for title in (*target.ae_titles, GENERIC_CALLED_AE, *guesses):
         title = title.strip()
         if title and len(title) <= 16 and title.isprintable() and title not in titles:
             titles.append(title)
     return titles
 
 
+def _declared_name(obs: ServiceObservation, target: Target) -> str:
+    return next((s.name for s in target.services if s.port == obs.port and s.name), "").lower()
+
+
 def _is_dicom_port(obs: ServiceObservation, target: Target) -> bool:
-    declared = next((s.name for s in target.services if s.port == obs.port and s.name), "")
+    declared = _declared_name(obs, target)
     if declared:
-        return declared.lower().startswith("dicom")
+        return declared.startswith("dicom")
     if obs.service:
         return obs.service.startswith("dicom")
     return obs.port in DICOM_PORTS
 
 
-def _findings(address: str, port: int, attempt: Attempt) -> list[FindingCandidate]:
+def _is_tls_port(obs: ServiceObservation, target: Target) -> bool:
+    return (_declared_name(obs, target) or obs.service) in {"dicom-tls", "dicoms"}
+
+
+def _findings(
+    address: str, port: int, attempt: Attempt, guessed: bool = False
+) -> list[FindingCandidate]:
     retrieval = sorted(name for name in attempt.accepted_contexts if name.endswith(("GET", "MOVE")))
     evidence: dict[str, Any] = {
         "called_ae": attempt.called_ae,
@@ -295,6 +343,8 @@ def _findings(address: str, port: int, attempt: Attempt) -> list[FindingCandidat
         "implementation_class_uid": attempt.implementation_class_uid,
         "implementation_version_name": attempt.implementation_version_name,
     }
+    if guessed:
+        evidence["called_ae_guessed"] = True
     if attempt.query:
         evidence |= {
             "query": attempt.query,
@@ -342,6 +392,11 @@ class Dicom(Probe):
 
     async def check(self, target: Target, ctx: ProbeContext) -> ProbeResult:
         started = time.monotonic()
+        tls_ports = {
+            (s.address, s.port)
+            for s in ctx.observed
+            if s.state is PortState.open and _is_tls_port(s, target)
+        }
         ports = sorted(
             {
                 (s.address, s.port)
@@ -362,7 +417,9 @@ class Dicom(Probe):
 
         async def one(address: str, port: int) -> list[Attempt]:
             async with ctx.slot(address):
-                return await asyncio.to_thread(_port_attempts, address, port, titles, timeouts)
+                return await asyncio.to_thread(
+                    _port_attempts, address, port, titles, timeouts, (address, port) in tls_ports
+                )
 
         outcomes = await asyncio.gather(*(one(a, p) for a, p in ports))
         services: list[ServiceObservation] = []
@@ -396,7 +453,10 @@ class Dicom(Probe):
                     version=version,
                 )
             )
-            findings.extend(_findings(address, port, accepted))
+            guessed = accepted.called_ae in GUESSED_CALLED_AES and accepted.called_ae not in {
+                t.strip() for t in target.ae_titles
+            }
+            findings.extend(_findings(address, port, accepted, guessed))
         if failures:
             return ProbeResult(
                 self.name,
