@@ -298,3 +298,19 @@ def test_end_to_end_through_the_engine():
     assert "Orthanc" in {s.product for s in report.services}
     for value in SYNTHETIC_IDS:
         assert value not in repr(report)
+
+
+def test_a_page_title_that_is_not_a_products_own_is_not_kept():
+    """A worklist page titled with a patient's name: the name never reaches the banner."""
+
+    async def scenario() -> Any:
+        address = webpeers.host(119)
+        routes = webpeers.static({"/": webpeers.html_route("Worklist - SYNTHETIC^TITLE^ECHO")})
+        server, port = await webpeers.serve_http(routes, address)
+        async with server:
+            return await WebProbe().check(target(address), ctx_for(web(address, port)))
+
+    result = run(scenario())
+    assert result.outcome is ProbeOutcome.ran, result.reason
+    (service,) = result.services
+    assert "SYNTHETIC" not in repr(result) and "Worklist" not in service.banner

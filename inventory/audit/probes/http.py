@@ -140,6 +140,40 @@ def _same_host(url: str, address: str) -> bool:
     return host.strip("[]").lower() == address.lower()
 
 
+async def web_scheme(ctx: ProbeContext, address: str, port: int) -> str:
+    """https when the port completes a TLS handshake, else http; OSError when it cannot be
+    reached at all."""
+    try:
+        await handshake(ctx, address, port)
+        return "https"
+    except (NotTLS, TimeoutError):  # many HTTP servers wait in silence for a request line
+        return "http"
+
+
+def base_url(scheme: str, address: str, port: int) -> str:
+    host = f"[{address}]" if ":" in address else address
+    return f"{scheme}://{host}:{port}"
+
+
+def web_client(ctx: ProbeContext) -> httpx.AsyncClient:
+    """The probes' HTTP client: timeouts from the context, no redirects followed on its own, no
+    proxy, no certificate check (the TLS probe judges certificates), one connection."""
+    timeout = httpx.Timeout(
+        connect=ctx.connect_timeout,
+        read=ctx.read_timeout,
+        write=ctx.read_timeout,
+        pool=ctx.connect_timeout,
+    )
+    return httpx.AsyncClient(
+        verify=False,
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,  # no proxy: the request goes to the asset, nowhere else
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+    )
+
+
 class WebProbe(Probe):
     name = "http"
 
@@ -166,29 +200,12 @@ class WebProbe(Probe):
         self, target: Target, ctx: ProbeContext, address: str, port: int
     ) -> tuple[ServiceObservation, list[FindingCandidate]] | str:
         try:
-            await handshake(ctx, address, port)
-            scheme = "https"
-        except (NotTLS, TimeoutError):  # many HTTP servers wait in silence for a request line
-            scheme = "http"
+            scheme = await web_scheme(ctx, address, port)
         except OSError as exc:
             return f"{address}:{port}: {exc.__class__.__name__}"
-        host = f"[{address}]" if ":" in address else address
-        base = f"{scheme}://{host}:{port}"
-        timeout = httpx.Timeout(
-            connect=ctx.connect_timeout,
-            read=ctx.read_timeout,
-            write=ctx.read_timeout,
-            pool=ctx.connect_timeout,
-        )
+        base = base_url(scheme, address, port)
         try:
-            async with httpx.AsyncClient(
-                verify=False,
-                timeout=timeout,
-                follow_redirects=False,
-                trust_env=False,  # no proxy: the request goes to the asset, nowhere else
-                headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
-                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            ) as client:
+            async with web_client(ctx) as client:
                 try:
                     root = await self._get(client, ctx, address, base, "/")
                 except _PortFailed as exc:
@@ -265,7 +282,10 @@ class WebProbe(Probe):
         if match:
             title = printable(match.group(1), 120)
         product, version = _fingerprint(answers, title)
-        banner = "; ".join(p for p in (root.server and f"Server: {root.server}", title) if p)
+        # A page title is the site's text and could name a patient: it is kept in the banner
+        # only when it is a known product's own title.
+        shown_title = title if _is_product_title(title) else ""
+        banner = "; ".join(p for p in (root.server and f"Server: {root.server}", shown_title) if p)
         observation = ServiceObservation(
             address,
             port,
@@ -317,6 +337,25 @@ class WebProbe(Probe):
                 )
             )
         return observation, findings
+
+
+_PRODUCT_TITLES = (
+    *(marker for marker, _ in _FINGERPRINTS),
+    "welcome to nginx",
+    "apache2 debian default page",
+    "apache2 ubuntu default page",
+    "iis windows server",
+    "synology",
+    "diskstation",
+    "qnap",
+    "dcm4chee",
+    "conquest",
+)
+
+
+def _is_product_title(title: str) -> bool:
+    lower = title.lower()
+    return any(marker in lower for marker in _PRODUCT_TITLES)
 
 
 def _fingerprint(answers: list[Answer], title: str) -> tuple[str, str]:
