@@ -6,10 +6,12 @@ asyncio.run), so the peer cannot live in the test's loop. It binds 127.0.0.0/8 o
 
 from __future__ import annotations
 
+import asyncio
 import socketserver
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 SSH_GREETING = b"SSH-2.0-OpenSSH_9.6 Vigie-test\r\n"
 
@@ -42,3 +44,28 @@ def greeting_peer(host: str, greeting: bytes = SSH_GREETING) -> Iterator[int]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@contextmanager
+def asyncio_peer(start: Any) -> Iterator[Any]:
+    """Runs `await start()` (which starts asyncio servers and returns what the test needs, with
+    the servers in a `servers` attribute or as the first item) in an event loop of its own, in a
+    thread, for code under test that runs its own loop or another process."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    started = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    servers = started[0] if isinstance(started, tuple) else started
+
+    async def close() -> None:
+        for server in servers if isinstance(servers, list) else [servers]:
+            server.close()
+            await server.wait_closed()
+
+    try:
+        yield started
+    finally:
+        asyncio.run_coroutine_threadsafe(close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
