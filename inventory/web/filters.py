@@ -7,8 +7,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Flask, request, url_for
-from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import format_date, format_datetime, get_locale, gettext
 
+from inventory.audit import checks
 from inventory.validators import format_interval
 from inventory.web import labels
 from inventory.web.helpers import translate
@@ -35,6 +36,22 @@ def _evidence_summary(evidence: dict[str, Any] | None) -> list[tuple[str, str]]:
     return summary
 
 
+def _finding_title(finding: Any) -> str:
+    """The finding's title in the reader's language (see inventory.audit.checks)."""
+    return checks.finding_title(
+        finding.check_id,
+        port=finding.port,
+        address=finding.address,
+        evidence=finding.evidence,
+        stored=finding.title,
+        translate=gettext,
+    )
+
+
+def _finding_remediation(finding: Any) -> str:
+    return checks.remediation(finding.remediation, gettext)
+
+
 def _url_with(**changes: Any) -> str:
     """The current list URL with some query arguments changed (sort, page, filters)."""
     args = request.args.to_dict()
@@ -54,6 +71,8 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["interval"] = format_interval
     app.jinja_env.filters["day"] = _day
     app.jinja_env.globals["evidence_summary"] = _evidence_summary
+    app.jinja_env.globals["finding_title"] = _finding_title
+    app.jinja_env.globals["finding_remediation"] = _finding_remediation
     app.jinja_env.globals["url_with"] = _url_with
     app.jinja_env.globals["label"] = labels.label
     app.jinja_env.globals["choices"] = labels.choices

@@ -27,6 +27,7 @@ from inventory.audit.probes.base import (
     Target,
 )
 from inventory.audit.probes.http import base_url, web_client, web_ports, web_scheme
+from inventory.i18n import N_
 from inventory.validators import DEFAULT_CREDENTIALS
 
 CHECK = "auth.default-credentials"
@@ -40,7 +41,7 @@ FACTORY_LOGINS = (
     ("many appliances", "admin", "password"),
     ("many appliances", "root", "root"),
 )
-REMEDIATION = (
+REMEDIATION = N_(
     "Change this password now, to a long one kept in the password manager, and remove or "
     "rename the factory account if the product allows it. Then check the product's access log "
     "for logins you do not recognise: anyone who knows the product could log in."
@@ -148,6 +149,7 @@ class DefaultCredentials(Probe):
                 "scheme": scheme,
                 "path": path,
                 "username": user,
+                "factory_password": password,  # public (product documentation), and the fix
                 "factory_password_of": product,
             },
         )

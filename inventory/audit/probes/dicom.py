@@ -60,6 +60,7 @@ from inventory.audit.probes.base import (
     Target,
     printable,
 )
+from inventory.i18n import N_
 from inventory.validators import AE_TITLE_GUESSING
 
 OPEN_ASSOCIATION = "dicom.open-association"
@@ -98,11 +99,17 @@ RETRIEVE_MODELS = (
 )
 PENDING = (0xFF00, 0xFF01)
 
-REMEDIATION = (
+REMEDIATION = N_(
     "Restrict the DICOM service to the AE titles and addresses of the systems that need it "
     "(modalities, viewers, the hospitals you work with) and refuse every other calling AE title. "
     "Close the DICOM port at the firewall for everyone else, and let remote partners in only "
     "through the VPN."
+)
+QUERY_REMEDIATION = N_(
+    "Restrict the DICOM service to the AE titles and addresses of the systems that need it "
+    "(modalities, viewers, the hospitals you work with) and refuse every other calling AE title. "
+    "Close the DICOM port at the firewall for everyone else, and let remote partners in only "
+    "through the VPN. Check the access logs: patient data may already have been read."
 )
 
 # No dataset value may reach a log: pynetdicom prints identifiers at INFO/DEBUG unless told not to.
@@ -378,8 +385,7 @@ def _findings(
                     f"The DICOM service on port {port} lists patient studies to anyone who asks "
                     f"({attempt.matches}{more} records returned to an unknown system)"
                 ),
-                remediation=REMEDIATION
-                + " Check the access logs: patient data may already have been read.",
+                remediation=QUERY_REMEDIATION,
                 evidence=dict(evidence),
             )
         )

@@ -28,6 +28,7 @@ from inventory.audit.probes.base import (
     Target,
     printable,
 )
+from inventory.i18n import N_
 
 NO_AUTHENTICATION = "database.no-authentication"
 MAX_BODY = 256 * 1024
@@ -153,7 +154,7 @@ class Elasticsearch(Probe):
             address=address,
             port=port,
             title=f"The {product} database on port {port} answers anyone, without a password",
-            remediation=(
+            remediation=N_(
                 "Turn on security (xpack.security.enabled with users and TLS, or the OpenSearch "
                 "security plugin), bind the service to the addresses of the applications that use "
                 "it, and close the port at the firewall for everybody else."

@@ -22,6 +22,7 @@ from inventory.audit.probes.base import (
     Target,
     printable,
 )
+from inventory.i18n import N_
 
 ANONYMOUS = "ftp.anonymous-login"
 CLEARTEXT = "ftp.cleartext"
@@ -29,7 +30,7 @@ ANONYMOUS_PASSWORD = "vigie@example.invalid"
 FAILED_LOGIN_PATIENCE = 4.0  # servers delay a refused login on purpose (vsftpd: 1 s)
 MAX_ENTRIES = 1000  # root entries counted at most
 MAX_LISTING_BYTES = 256 * 1024
-ANONYMOUS_REMEDIATION = (
+ANONYMOUS_REMEDIATION = N_(
     "Disable anonymous login on this FTP server (on a NAS: turn off 'anonymous' or 'guest' FTP "
     "access). If files must be shared, give each person an account, prefer SFTP or FTPS, and "
     "allow it only over the VPN."
@@ -135,7 +136,7 @@ class Ftp(Probe):
                     address=address,
                     port=port,
                     title=f"The FTP server on port {port} sends passwords and files unencrypted",
-                    remediation=(
+                    remediation=N_(
                         "Turn on FTPS (AUTH TLS) and require it, or replace FTP by SFTP; disable "
                         "FTP altogether if it is not needed, and reach it only over the VPN."
                     ),

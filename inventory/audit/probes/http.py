@@ -34,6 +34,7 @@ from inventory.audit.probes.base import (
     printable,
 )
 from inventory.audit.probes.tls import NotTLS, handshake
+from inventory.i18n import N_
 
 CLEARTEXT = "http.cleartext"
 NO_AUTHENTICATION = "http.no-authentication"
@@ -53,7 +54,7 @@ _FINGERPRINTS = (  # (marker in title or body, product)
     ("horos", "Horos web portal"),
     ("meddream", "MedDream"),
 )
-_REMEDIATION = (
+_REMEDIATION = N_(
     "Put the viewer behind TLS (https) and a login; let users reach it only through the VPN, and "
     "close the port at the firewall for everyone else."
 )

@@ -27,6 +27,7 @@ from inventory.audit.probes.base import (
     ServiceObservation,
     Target,
 )
+from inventory.i18n import N_
 
 NO_AUTHENTICATION = "database.no-authentication"
 OP_MSG = 2013
@@ -216,7 +217,7 @@ class MongoDb(Probe):
             address=address,
             port=port,
             title=f"The MongoDB database on port {port} answers anyone, without a password",
-            remediation=(
+            remediation=N_(
                 "Turn on access control (security.authorization: enabled) with a user per "
                 "application, bind MongoDB to the addresses that need it (net.bindIp), and close "
                 "the port at the firewall for everybody else."

@@ -26,6 +26,7 @@ from inventory.audit.probes.base import (
     Target,
     printable,
 )
+from inventory.i18n import N_
 
 NO_AUTHENTICATION = "database.no-authentication"
 MAX_REPLY = 64 * 1024
@@ -125,7 +126,7 @@ class Redis(Probe):
             address=address,
             port=port,
             title=f"The Redis database on port {port} answers anyone, without a password",
-            remediation=(
+            remediation=N_(
                 "Require a password (requirepass, or ACL users in Redis 6 and later), bind Redis "
                 "to the addresses of the applications that use it, and close the port at the "
                 "firewall for everybody else."

@@ -13,6 +13,7 @@ from inventory.audit.probes.base import (
     ProbeResult,
     Target,
 )
+from inventory.i18n import N_
 
 REMOTE_ACCESS = "remote-access.exposed"
 REMOTE_SERVICES = {"telnet": "Telnet", "vnc": "VNC", "rdp": "Remote Desktop (RDP)"}
@@ -32,7 +33,7 @@ class RemoteAccess(Probe):
                 address=s.address,
                 port=s.port,
                 title=f"{REMOTE_SERVICES[s.service]} is reachable on port {s.port}",
-                remediation=(
+                remediation=N_(
                     "Disable remote access you do not use; otherwise allow it only through the "
                     "VPN and from the administrators' addresses, never from the whole network."
                 ),

@@ -30,6 +30,7 @@ from inventory.audit.probes.base import (
     ProbeResult,
     Target,
 )
+from inventory.i18n import N_
 
 TLS_WEAK = "tls.weak"
 WEB_PORTS = frozenset({80, 443, 8042, 8080, 8443})
@@ -258,7 +259,7 @@ class TLSProbe(Probe):
             address=address,
             port=port,
             title=f"The TLS set-up on port {port} is weak: {', '.join(found)}",
-            remediation=(
+            remediation=N_(
                 "Install a certificate from your organisation's or a public certificate "
                 "authority, issued for the name users type, and renew it before it expires; "
                 "allow only TLS 1.2 and 1.3."
