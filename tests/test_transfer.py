@@ -529,6 +529,9 @@ def raw_assets(draw: st.DrawFn) -> dict[str, Any]:
                 st.integers(15, 366 * 24 * 60).map(lambda minutes: v.format_interval(minutes * 60)),
             )
         ),
+        "optional_checks": draw(
+            st.lists(st.sampled_from(list(v.OPTIONAL_CHECKS)), max_size=2, unique=True)
+        ),
         "notes": draw(st.text(max_size=80)),
     }
 
