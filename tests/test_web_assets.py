@@ -733,7 +733,7 @@ def test_optional_checks_are_off_by_default_and_can_be_turned_on(client, session
     )
     assert response.status_code == 302, field_errors_summary(response)
     shown = text_of(client.get(response.headers["Location"]))
-    assert "Guess common DICOM AE titles" in shown
+    assert "Guess common called AE titles" in shown
     with Session(engine) as check:
         assert check.scalars(select(Asset)).one().optional_checks == ["ae-title-guessing"]
 

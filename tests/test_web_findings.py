@@ -11,12 +11,15 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from inventory.audit import AuditReport, ProbeOutcome, ProbeResult
+from inventory.audit.checks import finding_title
 from inventory.audit.probes.base import FindingCandidate, PortState, ServiceObservation
 from inventory.models import Finding, FindingEvent, FindingStatus
 from inventory.services.audits import record_audit
 from tests.factories import PASSWORD, make_asset, make_user
 from tests.loopback import greeting_peer
 from tests.test_i18n import _field_errors, _french, compiled_french, french  # noqa: F401 - fixtures
+
+SEED_EVIDENCE = {"records": 3, "attributes": ["a", "b"], "banner": "secret text"}
 
 pytestmark = pytest.mark.usefixtures("fast_hashing")
 
@@ -41,7 +44,7 @@ def seed(session: Session, asset, *found: tuple[str, str, int], now: datetime = 
                 port,
                 f"{check} on port {port}",
                 "Close the port at the firewall.",
-                evidence={"records": 3, "attributes": ["a", "b"], "banner": "secret text"},
+                evidence=SEED_EVIDENCE,
             )
             for check, severity, port in found
         ],
@@ -51,6 +54,19 @@ def seed(session: Session, asset, *found: tuple[str, str, int], now: datetime = 
     report.results.extend(extra.get("more", []))
     record_audit(session=session, asset_id=asset.id, report=report, actor="tests", now=now)
     return session.scalars(select(Finding).where(Finding.asset_id == asset.id)).all()
+
+
+def shown(check: str, port: int) -> str:
+    """The title the pages show for a seeded finding (the check's template when its evidence
+    has what it needs, else the stored "<check> on port <port>")."""
+    return finding_title(
+        check,
+        port=port,
+        address="",
+        evidence=SEED_EVIDENCE,
+        stored=f"{check} on port {port}",
+        translate=lambda text: text,
+    )
 
 
 def login(client, session, role: str):
@@ -128,9 +144,9 @@ def test_an_accepted_risk_leaves_the_open_list_and_comes_back_after_expiry(clien
     )
     assert accepted_until.date() == until
 
-    assert "ftp.anonymous-login on port 21" not in client.get("/findings").get_data(as_text=True)
+    assert shown("ftp.anonymous-login", 21) not in client.get("/findings").get_data(as_text=True)
     accepted = client.get("/findings?status=accepted").get_data(as_text=True)
-    assert "ftp.anonymous-login on port 21" in accepted and "until" in accepted
+    assert shown("ftp.anonymous-login", 21) in accepted and "until" in accepted
     detail = client.get(f"/findings/{finding.id}").get_data(as_text=True)
     assert "the-auditor" in detail and "Scanner vendor needs it" in detail
 
@@ -140,7 +156,7 @@ def test_an_accepted_risk_leaves_the_open_list_and_comes_back_after_expiry(clien
         row.accepted_until = datetime.now(UTC) - timedelta(minutes=1)
         later.commit()
     listing = client.get("/findings").get_data(as_text=True)
-    assert "ftp.anonymous-login on port 21" in listing and "Reopened" in listing
+    assert shown("ftp.anonymous-login", 21) in listing and "Reopened" in listing
     with Session(engine) as check:
         history = check.scalars(
             select(FindingEvent)
@@ -273,13 +289,13 @@ def test_filters_and_fix_this_first_order(client, session):
         )
 
     assert titles("/findings") == [
-        ("database.no-authentication on port 6379", "office-pc"),  # critical first
-        ("http.cleartext on port 80", "web-viewer"),  # high, patient data, public
-        ("dicom.open-association on port 104", "pacs"),  # high, patient data, internal
-        ("port.unexpected-open on port 21", "web-viewer"),  # medium: patient data, public
-        ("port.unexpected-open on port 21", "pacs"),
-        ("port.unexpected-open on port 21", "old-nas"),  # older than office-pc's
-        ("port.unexpected-open on port 21", "office-pc"),
+        (shown("database.no-authentication", 6379), "office-pc"),  # critical first
+        (shown("http.cleartext", 80), "web-viewer"),  # high, patient data, public
+        (shown("dicom.open-association", 104), "pacs"),  # high, patient data, internal
+        (shown("port.unexpected-open", 21), "web-viewer"),  # medium: patient data, public
+        (shown("port.unexpected-open", 21), "pacs"),
+        (shown("port.unexpected-open", 21), "old-nas"),  # older than office-pc's
+        (shown("port.unexpected-open", 21), "office-pc"),
     ]
     assert [a for _, a in titles("/findings?severity=high")] == ["web-viewer", "pacs"]
     assert [a for _, a in titles("/findings?check=port.unexpected-open&site=Nice")] == [
@@ -288,8 +304,8 @@ def test_filters_and_fix_this_first_order(client, session):
     ]
     assert [a for _, a in titles("/findings?zone=office")] == ["office-pc", "old-nas", "office-pc"]
     assert [t for t, _ in titles("/findings?kind=pacs")] == [
-        "dicom.open-association on port 104",
-        "port.unexpected-open on port 21",
+        shown("dicom.open-association", 104),
+        shown("port.unexpected-open", 21),
     ]
     assert titles("/findings?status=fixed") == []
     assert len(titles("/findings?status=all")) == 7
@@ -313,7 +329,7 @@ def test_the_asset_page_shows_services_findings_and_audits(client, session):
         "127.42.160.20:104/tcp",
         "220 ready",  # the service and its banner
         "Findings",
-        "dicom.open-association on port 104",
+        shown("dicom.open-association", 104),
         "Close the port at the firewall.",
         "records: 3",
         "attributes: 2",  # evidence as counts

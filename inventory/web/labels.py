@@ -73,6 +73,7 @@ LABELS = {
         "user": _l("web page"),
         "cli": _l("command line"),
         "scheduler": _l("schedule"),
+        "api": _l("API"),
         "sensor": _l("sensor"),
     },
     "optional_check": {
@@ -80,7 +81,7 @@ LABELS = {
             "Try the factory passwords of known PACS and web viewers (logs in, reads nothing)"
         ),
         "ae-title-guessing": _l(
-            "Guess common DICOM AE titles (ORTHANC, DCM4CHEE, PACS...) when the declared ones "
+            "Guess common called AE titles (ORTHANC, DCM4CHEE, PACS...) when the declared ones "
             "are refused"
         ),
     },

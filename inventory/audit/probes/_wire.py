@@ -19,8 +19,17 @@ from inventory.audit.probes.base import (
     ProbeResult,
     ServiceObservation,
 )
+from inventory.i18n import N_
 
 MAX_NAMES = 20  # database / index names kept as evidence, at most
+# "No such service here" reasons, whole sentences so that pages can translate them.
+NO_SERVICE = {
+    "FTP": N_("no FTP service was seen"),
+    "Redis": N_("no Redis service was seen"),
+    "Elasticsearch": N_("no Elasticsearch service was seen"),
+    "MongoDB": N_("no MongoDB service was seen"),
+    "SMB": N_("no SMB service was seen"),
+}
 
 
 class ProtocolError(Exception):
@@ -129,7 +138,10 @@ async def run_on_ports(
         # showed before no longer holds (anonymous FTP switched off is fixed). Unreachable
         # assets are protected by the engine, which then judges no check at all.
         return ProbeResult(
-            probe, ProbeOutcome.ran, reason=f"no {label} service was seen", checks=set(checks)
+            probe,
+            ProbeOutcome.ran,
+            reason=NO_SERVICE.get(label, f"no {label} service was seen"),
+            checks=set(checks),
         )
 
     async def one(

@@ -57,7 +57,7 @@ class DefaultCredentials(Probe):
             return ProbeResult(
                 self.name,
                 ProbeOutcome.skipped,
-                reason="optional check, not turned on for this asset",
+                reason=N_("optional check, not turned on for this asset"),
                 duration=time.monotonic() - started,
             )
         ports = web_ports(target, ctx)
@@ -67,7 +67,9 @@ class DefaultCredentials(Probe):
         return ProbeResult(
             self.name,
             ProbeOutcome.failed if failures else ProbeOutcome.ran,
-            reason="; ".join(failures)[:300] if failures else ("" if ports else "no web service"),
+            reason="; ".join(failures)[:300]
+            if failures
+            else ("" if ports else N_("no web service")),
             findings=findings,
             checks=set() if failures else {CHECK},
             duration=time.monotonic() - started,

@@ -414,7 +414,7 @@ class Dicom(Probe):
             return ProbeResult(
                 self.name,
                 ProbeOutcome.ran,
-                reason="no open DICOM port",
+                reason=N_("no open DICOM port"),
                 checks=set(CHECKS),
                 duration=time.monotonic() - started,
             )

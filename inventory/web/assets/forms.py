@@ -62,6 +62,7 @@ class AssetForm(FlaskForm):
         widget=ListWidget(prefix_label=False),
         option_widget=CheckboxInput(),
         validate_choice=False,  # the domain parser says what is wrong, in the user's language
+        render_kw={"class": "checklist"},
         description=_l(
             "Off by default. Turn them on only for systems you are allowed to test this way: "
             "they try logins and names, which an old device may log or count as failed attempts."

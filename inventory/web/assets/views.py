@@ -177,7 +177,8 @@ def audit_now(asset_id: int) -> Any:
             ),
             "info",
         )
-    return redirect(url_for("assets.show_asset", asset_id=asset_id) + "#findings")
+    # No anchor: the confirmation above the page must stay in view; findings follow just below.
+    return redirect(url_for("assets.show_asset", asset_id=asset_id))
 
 
 @bp.route("/<int:asset_id>/edit", methods=["GET", "POST"])
