@@ -202,6 +202,19 @@ def test_accepting_with_bad_input_shows_errors_and_writes_nothing(
     assert (events(engine), finding_state(engine, finding.id)) == before
 
 
+@pytest.mark.parametrize("until", ["", "31/12/2026", (date.today() - timedelta(days=1)).isoformat()])
+def test_every_problem_of_an_acceptance_is_shown_at_once(client, session, engine, until):
+    asset = make_asset(session, name="nas", addresses="127.42.160.5")
+    (finding,) = seed(session, asset, ("ftp.anonymous-login", "high", 21))
+    login(client, session, "auditor")
+    response = client.submit(f"/findings/{finding.id}/accept", {"reason": "", "until": until})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "Say why this risk is accepted." in _field_errors(page, "reason")
+    date_errors = re.search(r'(?s)<ul class="errors" id="until-error">(.*?)</ul>', page)
+    assert date_errors and date_errors.group(1).count("<li>") == 1  # one message per problem
+
+
 def test_a_fixed_finding_cannot_be_accepted(client, session, engine):
     asset = make_asset(session, name="nas", addresses="127.42.160.5")
     seed(

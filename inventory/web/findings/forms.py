@@ -8,16 +8,17 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
-from wtforms.validators import InputRequired, ValidationError
+from wtforms.validators import ValidationError
 
 from inventory.errors import InvalidInput
 from inventory.web.helpers import translate
 
 
 class AcceptRiskForm(FlaskForm):
+    # No WTForms "required" here: the service checks the reason and the date together, so that
+    # every problem is reported at once.
     reason = TextAreaField(
         _l("Reason"),
-        validators=[InputRequired(_l("Say why this risk is accepted."))],
         description=_l(
             "Why this weakness is tolerated for now, e.g. the vendor supports no other setting "
             "and the device is on an isolated network."
@@ -47,6 +48,8 @@ class AcceptRiskForm(FlaskForm):
     def add_service_errors(self, exc: InvalidInput) -> None:
         for name, messages in exc.fields.items():
             target = getattr(self, name, None)
+            if target is not None and target.errors:
+                continue  # the form already said what is wrong with this field
             rendered = [translate(message, params) for message, params in messages]
             if target is None:
                 self.form_errors.extend(rendered)

@@ -84,14 +84,17 @@ def accept_risk(finding_id: int) -> Any:
         form.reason.data = finding.accepted_reason
         if finding.accepted_until:
             form.until.data = finding.accepted_until.date().isoformat()
-    if form.validate_on_submit():
+    # The service judges the reason and the date together (all problems at once), unless the
+    # CSRF token is wrong; a date the form could not read reaches it as missing.
+    form_ok = form.validate_on_submit()
+    if request.method == "POST" and (form_ok or "csrf_token" not in form.errors):
         try:
             finding_service.accept_risk(
                 session=db,
                 finding_id=finding_id,
                 actor=actor(),
                 reason=form.reason.data or "",
-                until=form.until_date,
+                until=form.until_date if form_ok else None,
             )
         except InvalidInput as exc:
             db.rollback()
