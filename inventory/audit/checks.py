@@ -45,6 +45,19 @@ TITLES: dict[str, str] = {
         "The web service on port %(port)s still accepts the factory login "
         "%(username)s / %(factory_password)s"
     ),
+    "vuln.cve": N_("Known vulnerability %(cve)s in %(software)s"),
+    "vuln.kev": N_(
+        "%(cve)s in %(software)s is being exploited by attackers (CISA KEV since %(kev_added)s)"
+    ),
+}
+# Checks whose sentence depends on what was found.
+SMB_TITLES = {
+    "both": N_(
+        "Anyone on the network can list the shared folders on port %(port)s, and the file "
+        "server still accepts SMBv1"
+    ),
+    "listing": N_("Anyone on the network can list the shared folders on port %(port)s"),
+    "smbv1": N_("The file server on port %(port)s still accepts SMBv1"),
 }
 # Words that fill the templates and are themselves translatable.
 TLS_WEAKNESSES = {
@@ -75,6 +88,13 @@ def _params(
     return params
 
 
+def _template(check: str, evidence: Mapping[str, Any]) -> str | None:
+    if check == "smb.guest-access":
+        listed, smbv1 = "shares_listed" in evidence, bool(evidence.get("smbv1"))
+        return SMB_TITLES["both" if listed and smbv1 else "listing" if listed else "smbv1"]
+    return TITLES.get(check)
+
+
 def finding_title(
     check: str,
     *,
@@ -86,7 +106,7 @@ def finding_title(
 ) -> str:
     """The finding's title in the language of `translate` (gettext), or `stored` when the
     check has no template or the evidence lacks what it needs."""
-    template = TITLES.get(check)
+    template = _template(check, evidence or {})
     if template is None:
         return stored
     try:

@@ -49,6 +49,14 @@ CASES = [
         "Remote Desktop (RDP) is reachable on port 3389",
     ),
     (
+        "smb.guest-access",
+        445,
+        {"smbv1": True, "shares_listed": 3},
+        "Anyone on the network can list the shared folders on port 445, and the file server "
+        "still accepts SMBv1",
+    ),
+    ("smb.guest-access", 139, {"smbv1": True}, "The file server on port 139 still accepts SMBv1"),
+    (
         "port.unexpected-open",
         8080,
         {"service": ""},
