@@ -157,7 +157,7 @@ def init(ctx: Context) -> None:
 def serve(
     ctx: Context, host: str | None, port: int | None, no_scheduler: bool, threads: int
 ) -> None:
-    """Serve the web UI and API (and the scheduler, once it exists, unless --no-scheduler)."""
+    """Serve the web UI and API, with the scheduler in the same process unless --no-scheduler."""
     from waitress import serve as waitress_serve
 
     from inventory import create_app
@@ -171,7 +171,132 @@ def serve(
             f"warning: listening on {host}: make sure only trusted networks can reach it", err=True
         )
     click.echo(f"Vigie is serving on http://{host}:{port}/ (Ctrl+C to stop)")
-    waitress_serve(app, host=host, port=port, threads=threads, ident="Vigie", _quiet=True)
+    if no_scheduler:
+        _on_sigterm(lambda: _raise(KeyboardInterrupt()))
+        waitress_serve(app, host=host, port=port, threads=threads, ident="Vigie", _quiet=True)
+        return
+    import threading
+
+    from inventory.scheduler.service import SchedulerService
+
+    _logging()
+    stop = threading.Event()
+    service = SchedulerService(ctx.engine, ctx.settings)
+    thread = service.start_in_thread(stop)
+    # SIGTERM stops the web server like Ctrl+C does; then the scheduler shuts down cleanly.
+    _on_sigterm(lambda: _raise(KeyboardInterrupt()))
+    try:
+        waitress_serve(app, host=host, port=port, threads=threads, ident="Vigie", _quiet=True)
+    finally:
+        stop.set()
+        thread.join(ctx.settings.scheduler.shutdown_grace + 40)
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+def _on_sigterm(action: Any) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: action())
+
+
+def _logging() -> None:
+    import logging
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per dispatcher run
+
+
+# --- scheduling -----------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--no-worker",
+    is_flag=True,
+    help="Only hand out due audits; `inventory worker` processes run them (PostgreSQL).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1000),
+    help="Audits the in-process worker runs at once (default from config).",
+)
+@click.option("--id", "holder_id", help="Name of this scheduler (default: host and process id).")
+@pass_context
+def scheduler(
+    ctx: Context, no_worker: bool, concurrency: int | None, holder_id: str | None
+) -> None:
+    """Run the scheduler: re-audits every asset when due. One is active per database; another
+    one started waits as a standby and takes over if the active one stops."""
+    import threading
+
+    from inventory.scheduler.service import SchedulerService
+
+    ctx.require_schema()
+    _logging()
+    stop = threading.Event()
+    _on_sigterm(stop.set)
+    service = SchedulerService(
+        ctx.engine,
+        ctx.settings,
+        holder_id=holder_id,
+        with_worker=False if no_worker else None,
+        concurrency=concurrency,
+    )
+    try:
+        service.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@main.command()
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1000),
+    help="Audits run at once by this worker (default from config).",
+)
+@click.option(
+    "--once", is_flag=True, help="Exit when no audit is waiting (instead of waiting for more)."
+)
+@click.option(
+    "--id",
+    "worker_id",
+    help="A stable name for this worker (e.g. site-a-1): on restart, what it was auditing "
+    "when it stopped is marked interrupted at once.",
+)
+@pass_context
+def worker(ctx: Context, concurrency: int | None, once: bool, worker_id: str | None) -> None:
+    """Run audits that the scheduler hands out; start any number, on any machine (PostgreSQL)."""
+    import asyncio
+    import signal
+
+    from inventory.scheduler.worker import Worker
+
+    ctx.require_schema()
+    _logging()
+    if ctx.engine.dialect.name == "sqlite" and not once:
+        click.echo(
+            "note: with SQLite, `inventory serve` or `inventory scheduler` already run audits; "
+            "extra workers help only with PostgreSQL",
+            err=True,
+        )
+    audit_worker = Worker(
+        ctx.engine, ctx.settings, worker_id=worker_id, concurrency=concurrency, once=once
+    )
+
+    async def main_loop() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await audit_worker.run(stop)
+
+    asyncio.run(main_loop())
+    click.echo(f"worker {audit_worker.id}: {audit_worker.audited} audit(s) recorded", err=True)
 
 
 # --- users ----------------------------------------------------------------------------------

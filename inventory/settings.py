@@ -192,6 +192,42 @@ class AuditSettings(_Section):
         return value
 
 
+class SchedulerSettings(_Section):
+    """Re-audits on a schedule: the dispatcher, the workers, the lease and the rate limits."""
+
+    # Seconds between two runs of the dispatcher (finds due assets, hands them to workers).
+    dispatch_interval: float = Field(default=5.0, gt=0, le=3600)
+    # Due assets handed out per dispatcher run, at most.
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+    # Audits running at once across every worker (each one opens several connections).
+    max_concurrent_audits: int = Field(default=8, ge=1, le=10_000)
+    # New connections opened per second by one worker process (audits start paced by it).
+    max_new_connections_per_second: float = Field(default=200.0, gt=0, le=1_000_000)
+    # Audits one worker process runs at once (`inventory worker --concurrency`).
+    worker_concurrency: int = Field(default=4, ge=1, le=1000)
+    # `inventory serve` and `inventory scheduler` also audit (false: only `inventory worker` does).
+    in_process_worker: bool = True
+    # Seconds a worker checks for new work when it found none.
+    poll_interval: float = Field(default=1.0, gt=0, le=600)
+    # One active scheduler per database: seconds its lease lasts without renewal.
+    lease_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Seconds a claimed audit stays its worker's without a heartbeat (a killed worker's audits
+    # are marked interrupted and due again after this).
+    claim_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    # New (or edited) assets: their first audit is spread over this many seconds.
+    first_audit_spread: float = Field(default=60.0, ge=0, le=86_400)
+    # Later audits come up to this fraction of the interval early, so that assets added together
+    # drift apart.
+    jitter: float = Field(default=0.05, ge=0, le=0.5)
+    # After an audit that got no answer or failed, seconds until the next try (at most the
+    # asset's interval).
+    retry_after: float = Field(default=3600.0, gt=0, le=31_622_400)
+    # Seconds between two checks for assets not audited successfully for twice their interval.
+    stale_check_interval: float = Field(default=300.0, gt=0, le=86_400)
+    # On SIGTERM, seconds running audits get to finish before being marked interrupted.
+    shutdown_grace: float = Field(default=20.0, ge=0, le=3600)
+
+
 class Settings(_Section):
     general: GeneralSettings = GeneralSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -199,6 +235,7 @@ class Settings(_Section):
     auth: AuthSettings = AuthSettings()
     assets: AssetSettings = AssetSettings()
     audit: AuditSettings = AuditSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
 
     @property
     def var_dir(self) -> Path:

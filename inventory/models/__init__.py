@@ -21,6 +21,16 @@ from inventory.models.finding import (
     ObservedService,
     Severity,
 )
+from inventory.models.schedule import (
+    AssetSchedule,
+    JobStatus,
+    MaintenanceWindow,
+    SchedulerLease,
+    SchedulerWorker,
+    WindowMode,
+    WindowScope,
+    WorkerState,
+)
 from inventory.models.token import ApiToken
 from inventory.models.user import LoginFailure, Role, User
 
@@ -46,4 +56,12 @@ __all__ = [
     "LoginFailure",
     "Role",
     "User",
+    "AssetSchedule",
+    "JobStatus",
+    "MaintenanceWindow",
+    "SchedulerLease",
+    "SchedulerWorker",
+    "WindowMode",
+    "WindowScope",
+    "WorkerState",
 ]

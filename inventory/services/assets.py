@@ -237,6 +237,9 @@ def create_asset(
             changes=_creation_changes(data),
         )
     )
+    from inventory.services import schedule as schedule_service  # due at once
+
+    schedule_service.asset_created(session=session, asset=asset, now=utcnow())
     if commit:
         session.commit()
     return asset
@@ -336,6 +339,9 @@ def update_asset(
             changes=changes,
         )
     )
+    from inventory.services import schedule as schedule_service  # new addresses: due at once
+
+    schedule_service.asset_edited(session=session, asset_id=asset_id, changes=changes, now=utcnow())
     if commit:
         session.commit()
     return asset
@@ -350,6 +356,9 @@ def archive_asset(*, session: Session, asset_id: int, actor: str, source: str = 
     session.add(
         AssetChange(asset_id=asset_id, actor=actor, action=ChangeAction.archived, source=source)
     )
+    from inventory.services import schedule as schedule_service  # audited no more
+
+    schedule_service.asset_archived(session=session, asset_id=asset_id)
     session.commit()
     return asset
 
@@ -372,6 +381,9 @@ def restore_asset(*, session: Session, asset_id: int, actor: str, source: str = 
     session.add(
         AssetChange(asset_id=asset_id, actor=actor, action=ChangeAction.restored, source=source)
     )
+    from inventory.services import schedule as schedule_service  # due at once
+
+    schedule_service.asset_restored(session=session, asset_id=asset_id, now=utcnow())
     session.commit()
     return asset
 

@@ -114,12 +114,14 @@ def init_web(app: Flask, settings: Settings) -> None:
     from inventory.web.auth.views import bp as auth_bp
     from inventory.web.errors import register_error_handlers
     from inventory.web.findings.views import bp as findings_bp
+    from inventory.web.schedule.views import bp as schedule_bp
 
     filters.register(app)
     register_error_handlers(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(assets_bp)
     app.register_blueprint(findings_bp)
+    app.register_blueprint(schedule_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(account_bp)
     csrf.exempt(api_bp)  # token-authenticated, no cookies: CSRF does not apply
