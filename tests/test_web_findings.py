@@ -202,7 +202,9 @@ def test_accepting_with_bad_input_shows_errors_and_writes_nothing(
     assert (events(engine), finding_state(engine, finding.id)) == before
 
 
-@pytest.mark.parametrize("until", ["", "31/12/2026", (date.today() - timedelta(days=1)).isoformat()])
+@pytest.mark.parametrize(
+    "until", ["", "31/12/2026", (date.today() - timedelta(days=1)).isoformat()]
+)
 def test_every_problem_of_an_acceptance_is_shown_at_once(client, session, engine, until):
     asset = make_asset(session, name="nas", addresses="127.42.160.5")
     (finding,) = seed(session, asset, ("ftp.anonymous-login", "high", 21))
@@ -457,3 +459,43 @@ def test_audit_now_refuses_an_archived_asset(client, session, monkeypatch):
     response = client.submit(f"/assets/{asset.id}/audit", {}, page="/account")
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "This asset is archived; restore it before auditing it." in page
+
+
+def test_the_findings_list_is_paged_in_fix_first_order(engine, database_url, tmp_path, session):
+    from inventory import create_app
+    from inventory.settings import load_settings
+    from tests.conftest import TEST_SECRET, FormClient
+
+    settings = load_settings(
+        {
+            "general": {"environment": "test", "var_dir": str(tmp_path / "var"), "timezone": "UTC"},
+            "database": {"url": database_url},
+            "web": {"secret_key": TEST_SECRET, "page_size": 5},
+        },
+        environ={},
+    )
+    app = create_app(settings=settings, engine=engine)
+    app.config["TESTING"] = True
+    app.test_client_class = FormClient
+    client = app.test_client()
+    asset = make_asset(session, name="nas", addresses="127.42.160.9")
+    seed(session, asset, *[("port.unexpected-open", "medium", p) for p in range(1000, 1011)])
+    seed(
+        session,
+        make_asset(session, name="pacs", addresses="127.42.160.10"),
+        ("dicom.open-association", "high", 104),
+    )
+    login(client, session, "viewer")
+
+    def subjects(url: str) -> list[str]:
+        page = client.get(url).get_data(as_text=True)
+        return re.findall(r'<td class="mono">([^<]+)</td>', page)
+
+    first = client.get("/findings").get_data(as_text=True)
+    assert "12 findings" in first and "Page 1 of 3" in first
+    assert subjects("/findings")[0] == "127.42.160.10:104"  # high before medium, on page 1
+    seen = subjects("/findings") + subjects("/findings?page=2") + subjects("/findings?page=3")
+    assert len(seen) == 12 and len(set(seen)) == 12  # every finding once across the pages
+    assert subjects("/findings?page=999") == subjects("/findings?page=3")  # past the end: last
+    assert subjects("/findings?page=abc") == subjects("/findings")
+    assert subjects("/findings?severity=medium&page=3") == ["127.42.160.9:1010"]

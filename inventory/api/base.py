@@ -141,15 +141,7 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") if value else None
 
 
-def page_of(items: list[Any], page: int, per_page: int) -> tuple[list[Any], dict[str, int]]:
-    """One page of an already sorted list, and the paging fields of the answer (as assets)."""
-    total = len(items)
+def paging_fields(total: int, page: int, per_page: int) -> dict[str, int]:
+    """The paging fields of a list answer (as assets); `page` is kept within the pages."""
     pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
-    start = (page - 1) * per_page
-    return items[start : start + per_page], {
-        "total": total,
-        "page": page,
-        "pages": pages,
-        "per_page": per_page,
-    }
+    return {"total": total, "page": min(max(1, page), pages), "pages": pages, "per_page": per_page}

@@ -21,7 +21,7 @@ from inventory.api.base import (
     int_arg,
     iso,
     json_body,
-    page_of,
+    paging_fields,
     requires,
     text_arg,
 )
@@ -33,7 +33,7 @@ from inventory.services import assets as asset_service
 from inventory.services import findings as finding_service
 
 STATUSES = ("open", "reopened", "accepted", "fixed", "all")  # "open" also means reopened
-SORTS = ("fix-first", "first_seen", "last_seen")
+SORTS = tuple(finding_service.SORTS)
 
 
 def evidence_counts(evidence: dict[str, Any] | None) -> dict[str, Any]:
@@ -105,13 +105,6 @@ def _query_from_args(errors: FieldErrors) -> finding_service.FindingQuery:
     )
 
 
-def _sorted(rows: list[tuple[Finding, Asset]], sort: str, descending: bool) -> list[Any]:
-    """The service gives "fix this first"; other orders keep it among equals (stable sort)."""
-    if sort == "fix-first":
-        return rows[::-1] if descending else rows
-    return sorted(rows, key=lambda row: getattr(row[0], sort), reverse=descending)
-
-
 @bp.get("/findings")
 @requires(Role.viewer)
 def list_findings() -> Any:
@@ -125,10 +118,17 @@ def list_findings() -> Any:
         raise InvalidInput("Some query arguments are not valid; see fields.", fields=errors)
     db = get_session()
     finding_service.expire_acceptances(session=db)
-    # The service returns the whole filtered list; the page is cut here.
-    rows = _sorted(finding_service.list_findings(session=db, query=query), sort, order == "desc")
-    items, paging = page_of(rows, page, per_page)
-    return {"items": [finding_public(f, a) for f, a in items], **paging}
+    total = finding_service.count_findings(session=db, query=query)
+    paging = paging_fields(total, page, per_page)
+    rows = finding_service.list_findings(
+        session=db,
+        query=query,
+        sort=sort,
+        descending=order == "desc",
+        limit=per_page,
+        offset=(paging["page"] - 1) * per_page,
+    )
+    return {"items": [finding_public(f, a) for f, a in rows], **paging}
 
 
 def _finding_with_events(finding_id: int) -> dict[str, Any]:

@@ -444,7 +444,7 @@ class AssetQuery:
 
 @dataclass
 class Page:
-    items: list[Asset]
+    items: list[Any]
     total: int
     page: int
     per_page: int

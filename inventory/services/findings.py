@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, func, select, update
 from sqlmodel import Session
 
 from inventory.errors import InvalidInput, NotFound
@@ -78,19 +78,20 @@ FIX_FIRST_ORDER = (
     Finding.check_id,
 )
 
+# The same, least urgent first.
+FIX_FIRST_REVERSED = (
+    _SEVERITY_RANK.asc(),
+    Asset.holds_patient_data.asc(),  # type: ignore[attr-defined]
+    _EXPOSURE_ORDER.desc(),
+    Finding.first_seen.desc(),  # type: ignore[attr-defined]
+    Asset.name_key.desc(),  # type: ignore[attr-defined]
+    Finding.subject.desc(),  # type: ignore[attr-defined]
+    Finding.check_id.desc(),  # type: ignore[attr-defined]
+)
 
-def list_findings(
-    *,
-    session: Session,
-    statuses: Sequence[FindingStatus] | None = None,
-    query: FindingQuery | None = None,
-) -> list[tuple[Finding, Asset]]:
-    """Findings with their asset in "fix this first" order (FIX_FIRST_ORDER).
 
-    Call expire_acceptances first where expired acceptances must show as open again.
-    """
-    query = query or FindingQuery()
-    statement = select(Finding, Asset).join(Asset, Asset.id == Finding.asset_id)  # type: ignore[arg-type]
+def _filtered(statement: Any, statuses: Sequence[FindingStatus] | None, query: FindingQuery) -> Any:
+    """`statement` (over Finding joined to Asset) narrowed to the query's filters."""
     wanted = [*(statuses or []), *query.wanted_statuses()]
     if wanted:
         statement = statement.where(Finding.status.in_([str(s) for s in wanted]))  # type: ignore[attr-defined]
@@ -104,7 +105,61 @@ def list_findings(
         value = getattr(query, name)
         if value:
             statement = statement.where(getattr(Asset, name) == value)
-    return [(f, a) for f, a in session.execute(statement.order_by(*FIX_FIRST_ORDER)).all()]
+    return statement
+
+
+# Other orders than "fix this first" (the API offers them); the fix-first order breaks ties.
+SORTS = {
+    "fix-first": (),
+    "first_seen": (Finding.first_seen,),
+    "last_seen": (Finding.last_seen,),
+}
+
+
+def list_findings(
+    *,
+    session: Session,
+    statuses: Sequence[FindingStatus] | None = None,
+    query: FindingQuery | None = None,
+    sort: str = "fix-first",
+    descending: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[tuple[Finding, Asset]]:
+    """Findings with their asset in "fix this first" order (FIX_FIRST_ORDER), or by `sort`;
+    `limit`/`offset` page through them in the database.
+
+    Call expire_acceptances first where expired acceptances must show as open again.
+    """
+    query = query or FindingQuery()
+    statement = _filtered(
+        select(Finding, Asset).join(Asset, Asset.id == Finding.asset_id),  # type: ignore[arg-type]
+        statuses,
+        query,
+    )
+    if sort == "fix-first":
+        order: tuple[Any, ...] = FIX_FIRST_REVERSED if descending else FIX_FIRST_ORDER
+    else:
+        column = SORTS[sort][0]
+        order = (column.desc() if descending else column.asc(), *FIX_FIRST_ORDER)
+    statement = statement.order_by(*order).offset(offset)
+    if limit is not None:
+        statement = statement.limit(limit)
+    return [(f, a) for f, a in session.execute(statement).all()]
+
+
+def count_findings(
+    *,
+    session: Session,
+    statuses: Sequence[FindingStatus] | None = None,
+    query: FindingQuery | None = None,
+) -> int:
+    statement = _filtered(
+        select(func.count()).select_from(Finding).join(Asset, Asset.id == Finding.asset_id),  # type: ignore[arg-type]
+        statuses,
+        query or FindingQuery(),
+    )
+    return int(session.scalar(statement) or 0)
 
 
 def check_ids(*, session: Session) -> list[str]:

@@ -13,8 +13,9 @@ from inventory.errors import InvalidInput
 from inventory.models import AssetKind, FindingStatus, Role, Severity
 from inventory.services import assets as asset_service
 from inventory.services import findings as finding_service
+from inventory.services.assets import Page
 from inventory.web.findings.forms import AcceptRiskForm
-from inventory.web.helpers import actor, can, role_required, translate
+from inventory.web.helpers import actor, can, role_required, settings, translate
 
 bp = Blueprint("findings", __name__, url_prefix="/findings")
 
@@ -46,9 +47,21 @@ def list_findings() -> Any:
     finding_service.expire_acceptances(session=db)
     query = _query_from_args()
     status = _arg("status") or "open"
+    try:
+        wanted_page = max(1, min(int(request.args.get("page", "1")), 1_000_000))
+    except ValueError:
+        wanted_page = 1
+    per_page = settings().web.page_size
+    total = finding_service.count_findings(session=db, query=query)
+    page = Page(items=[], total=total, page=1, per_page=per_page)
+    page.page = min(wanted_page, page.pages)
+    rows = finding_service.list_findings(
+        session=db, query=query, limit=per_page, offset=(page.page - 1) * per_page
+    )
     return render_template(
         "findings/list.html",
-        rows=finding_service.list_findings(session=db, query=query),
+        rows=rows,
+        page=page,
         query=query,
         status=status if status in STATUS_FILTERS else "open",
         checks=finding_service.check_ids(session=db),
