@@ -1,5 +1,6 @@
 """The audit engine against real peers on loopback: port stage, identification, hostile peers,
-the scope guard (no packet outside it), deadlines and broken probes."""
+the scope guard (no packet outside it), deadlines and broken probes, and many targets audited in
+one event loop under shared limits (audit_many)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import netaddr
 import pytest
 
 from inventory.audit import Probe, ProbeContext, ProbeOutcome, ProbeResult, Target, audit
-from inventory.audit.probes.base import PortState
+from inventory.audit.engine import audit_many
+from inventory.audit.probes.base import ConnectionLimits, PortState
 from inventory.settings import load_settings
 from inventory.validators import ExpectedService
 from tests.audit import peers
@@ -242,3 +244,149 @@ def test_concurrency_per_host_is_limited():
         )
     )
     assert peak == 3
+
+
+# --- many targets in one event loop (audit_many) -----------------------------------------------
+
+
+def test_many_targets_are_all_audited_within_the_global_connection_limit():
+    """Thirty assets, each a real peer on its own address that holds every connection until we
+    close it: all are audited, and the peers never see more connections at once than allowed."""
+    active = 0
+    peak = 0
+
+    async def holding(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        try:
+            await reader.read()  # until the audit closes its side
+        finally:
+            active -= 1
+            writer.close()
+
+    async def scenario() -> tuple[list[Any], dict[str, int]]:
+        servers, ports = [], {}
+        for _ in range(30):
+            server, host, port = await peers.serve(holding)
+            servers.append(server)
+            ports[host] = port
+        settings = audit_settings(
+            default_ports=[], max_connections=4, read_timeout=0.2, connect_timeout=1.0
+        )
+        targets = [
+            Target(host, (netaddr.IPAddress(host),), services=(ExpectedService(port, "tcp"),))
+            for host, port in ports.items()
+        ]
+        try:
+            reports = [r async for r in audit_many(targets, settings, probes=["tcp"])]
+        finally:
+            for server in servers:
+                server.close()
+        return reports, ports
+
+    reports, ports = run(scenario())
+    assert sorted(r.target for r in reports) == sorted(ports)
+    for report in reports:
+        assert [(s.port, s.state) for s in report.services] == [
+            (ports[report.target], PortState.open)
+        ]
+    assert peak == 4  # reached, never passed
+
+
+class _SlowForOne(Probe):
+    """Hangs on the asset named "slow" only; the others pass through at once."""
+
+    async def check(self, target: Target, ctx: ProbeContext) -> ProbeResult:
+        if target.name == "slow":
+            await asyncio.sleep(3600)
+        return ProbeResult("test-slow-for-one", ProbeOutcome.ran)
+
+
+_SlowForOne.name = "test-slow-for-one"
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_a_slow_target_holds_the_others_back_no_longer_than_its_deadline(concurrency):
+    Probe.registry["test-slow-for-one"] = _SlowForOne
+    try:
+
+        async def scenario() -> list[Any]:
+            server, host, port = await peers.serve(peers.greeting(b"SSH-2.0-OpenSSH_9.2\r\n"))
+            names = ["slow", *(f"fast-{i}" for i in range(6))]
+            targets = [
+                Target(n, (netaddr.IPAddress(host),), services=(ExpectedService(port, "tcp"),))
+                for n in names
+            ]
+            settings = audit_settings(audit_deadline=1.0)
+            probes = ["tcp", "test-slow-for-one"]
+            async with server:
+                return [
+                    r
+                    async for r in audit_many(
+                        targets, settings, probes=probes, concurrency=concurrency
+                    )
+                ]
+
+        reports = run(scenario())
+    finally:
+        Probe.registry.pop("test-slow-for-one", None)
+    order = [r.target for r in reports]
+    assert sorted(order) == sorted(["slow", *(f"fast-{i}" for i in range(6))])
+    slow = next(r for r in reports if r.target == "slow")
+    stuck = next(r for r in slow.results if r.probe == "test-slow-for-one")
+    assert stuck.outcome is ProbeOutcome.failed and "deadline" in stuck.reason
+    for report in reports:
+        if report.target != "slow":  # every other audit ran to its end, port stage included
+            assert all(r.outcome is ProbeOutcome.ran for r in report.results)
+            assert [s.service for s in report.services] == ["ssh"]
+    if concurrency > 1:  # the others did not wait for it at all
+        assert order[-1] == "slow"
+
+
+def test_targets_are_taken_only_as_audits_can_start():
+    """A generator of targets is not drained up front: memory follows the audits under way."""
+    taken = 0
+
+    def targets() -> Any:
+        nonlocal taken
+        for i in range(20):
+            taken += 1
+            yield Target(f"t{i}", (netaddr.IPAddress(f"127.42.254.{i + 1}"),))
+
+    async def refuse(address: str, port: int) -> Any:
+        raise ConnectionRefusedError
+
+    async def scenario() -> tuple[int, int]:
+        first = None
+        count = 0
+        async for _report in audit_many(
+            targets(), audit_settings(default_ports=[1]), connector=refuse, concurrency=2
+        ):
+            count += 1
+            if first is None:
+                first = taken
+        return first or 0, count
+
+    taken_at_first_report, count = run(scenario())
+    assert count == 20
+    assert taken_at_first_report <= 3
+
+
+def test_per_host_limits_are_forgotten_once_a_host_is_done():
+    async def scenario() -> tuple[int, int]:
+        limits = ConnectionLimits(max_connections=2, max_per_host=1)
+        busiest = 0
+
+        async def use(address: str) -> None:
+            nonlocal busiest
+            async with limits.slot(address):
+                busiest = max(busiest, limits.hosts_tracked)
+                await asyncio.sleep(0.01)
+
+        await asyncio.gather(*(use(f"127.42.255.{i % 50 + 1}") for i in range(500)))
+        return busiest, limits.hosts_tracked
+
+    busiest, left = run(scenario())
+    assert busiest > 1
+    assert left == 0
