@@ -475,3 +475,28 @@ def test_parse_hhmm_refuses_nonsense():
     for bad in ("24:00", "7h", "", "12:60", "1200"):
         with pytest.raises(ValueError):
             parse_hhmm(bad)
+
+
+def test_an_audit_run_by_hand_shows_on_the_schedule_and_ends_staleness(session):
+    """"Audit now" (or the CLI) is the asset's last run for the schedule; a successful one fixes
+    `audit.stale`; the next scheduled audit keeps its time."""
+    from inventory.services.audits import audit_asset
+    from tests.loopback import greeting_peer
+
+    host = "127.42.177.1"
+    asset = make_asset(session, addresses=host, audit_interval="1d")
+    settings = Settings()
+    later = utcnow() + timedelta(days=3)
+    assert check_stale(session=session, now=later, defaults=settings.assets) == (1, 0)
+    next_due_before = row(session, asset.id).next_due_at
+    with greeting_peer(host) as port:
+        audit_settings = settings.audit.model_copy(
+            update={"default_ports": [port], "connect_timeout": 1.0, "read_timeout": 1.0}
+        )
+        audit = audit_asset(session=session, asset_id=asset.id, settings=audit_settings, actor="dr")
+    assert audit.outcome == "completed"
+    schedule = row(session, asset.id)
+    assert schedule.last_outcome == "completed" and schedule.last_success_at is not None
+    assert schedule.next_due_at == next_due_before
+    (finding,) = stale_findings(session)
+    assert finding.status == "fixed"

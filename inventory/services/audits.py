@@ -67,10 +67,23 @@ def audit_asset(
     *, session: Session, asset_id: int, settings: Any, actor: str, trigger: str = "user"
 ) -> Audit:
     """Audit one asset now (synchronously) and store the result."""
+    from inventory.services import schedule as schedule_service
+
     asset = get_asset(session=session, asset_id=asset_id)
     report = run_audit(target_for(asset, settings), settings)
+    now = utcnow()
+    outcome = AuditOutcome.completed if report.reachable else AuditOutcome.unreachable
+    schedule_service.audit_recorded(
+        session=session,
+        asset_id=asset_id,
+        outcome=outcome,
+        duration=report.duration,
+        now=now,
+        actor=actor,
+    )
+    # record_audit commits: the schedule's "last run" and the audit itself together.
     return record_audit(
-        session=session, asset_id=asset_id, report=report, actor=actor, trigger=trigger
+        session=session, asset_id=asset_id, report=report, actor=actor, trigger=trigger, now=now
     )
 
 

@@ -161,6 +161,31 @@ def asset_restored(*, session: Session, asset_id: int, now: datetime) -> None:
     )
 
 
+def audit_recorded(
+    *, session: Session, asset_id: int, outcome: str, duration: float, now: datetime, actor: str
+) -> None:
+    """An audit run outside the scheduler ("Audit now", the CLI, the API): the schedule shows it
+    as the last run (and last success), and a stale asset is stale no more. The next scheduled
+    audit keeps its time. No commit: the caller records the audit in the same transaction."""
+    values: dict[str, Any] = {
+        "last_audit_at": _dt(now),
+        "last_outcome": outcome,
+        "last_duration": duration,
+    }
+    if outcome == AuditOutcome.completed:
+        values["last_success_at"] = _dt(now)
+    session.execute(
+        update(AssetSchedule)
+        .where(AssetSchedule.asset_id == asset_id)
+        .values(values)
+        .execution_options(synchronize_session=False)
+    )
+    if outcome == AuditOutcome.completed:
+        from inventory.services.stale import fix_stale
+
+        fix_stale(session, [asset_id], now, f"audit by {actor}"[:64])
+
+
 # --- the dispatcher ----------------------------------------------------------------------------
 
 
