@@ -30,6 +30,7 @@ from inventory.models import AssetKind, AuditOutcome, Criticality, Role
 from inventory.services import assets as asset_service
 from inventory.services import findings as finding_service
 from inventory.services import transfer
+from inventory.services import vulns as vuln_service
 from inventory.services.audits import audit_asset
 from inventory.web.assets.forms import AssetForm, ImportForm
 from inventory.web.helpers import actor, can, role_required, settings, translate
@@ -110,6 +111,7 @@ def new_asset() -> Any:
         except InvalidInput as exc:
             form.add_service_errors(exc)
         else:
+            _rematch(asset.id)
             flash(_("%(name)s was added to the inventory.", name=asset.name), "success")
             return redirect(url_for("assets.show_asset", asset_id=asset.id))
     return _form_page(form, status=400 if request.method == "POST" else 200)
@@ -130,6 +132,8 @@ def show_asset(asset_id: int) -> Any:
         services=finding_service.observed_services(session=db, asset_id=asset_id),
         findings=finding_service.findings_of(session=db, asset_id=asset_id),
         audits=finding_service.latest_audits(session=db, asset_id=asset_id),
+        candidates=vuln_service.candidates_of(session=db, asset_id=asset_id),
+        auto_confirm=vuln_service.options_from(settings()).auto_confirm_confidence,
         can_edit=can(Role.admin),
         can_audit=can(Role.auditor) and not asset.is_archived,
         default_interval=asset_service.default_interval(
@@ -203,6 +207,7 @@ def edit_asset(asset_id: int) -> Any:
             db.rollback()
             form.add_service_errors(exc)
         else:
+            _rematch(asset_id)
             flash(_("Changes to %(name)s were saved.", name=form.data_out.name), "success")
             return redirect(url_for("assets.show_asset", asset_id=asset_id))
     return _form_page(form, asset=asset, status=400 if request.method == "POST" else 200)
@@ -236,6 +241,47 @@ def restore_asset(asset_id: int) -> Any:
     else:
         flash(_("%(name)s is back in the inventory.", name=asset.name), "success")
     return redirect(url_for("assets.show_asset", asset_id=asset_id))
+
+
+# --- known vulnerabilities -----------------------------------------------------------------
+
+
+def _rematch(asset_id: int | None) -> None:
+    """Match the asset's (possibly new) software against the imported feeds at once."""
+    if asset_id is not None:
+        vuln_service.rematch(
+            session=get_session(),
+            asset_ids=[asset_id],
+            options=vuln_service.options_from(settings()),
+            actor=actor(),
+        )
+
+
+@bp.post("/<int:asset_id>/software/<int:candidate_id>/<decision>")
+@role_required(Role.admin)
+def decide_software(asset_id: int, candidate_id: int, decision: str) -> Any:
+    """Confirm or reject software an audit detected; the asset is matched again."""
+    if decision not in {"confirmed", "rejected"}:
+        abort(404)
+    candidate = vuln_service.decide_candidate(
+        session=get_session(),
+        asset_id=asset_id,
+        candidate_id=candidate_id,
+        decision=decision,
+        actor=actor(),
+        options=vuln_service.options_from(settings()),
+    )
+    if decision == "confirmed":
+        flash(
+            _(
+                "%(cpe)s is confirmed: it is matched against known vulnerabilities.",
+                cpe=candidate.cpe,
+            ),
+            "success",
+        )
+    else:
+        flash(_("%(cpe)s is rejected: it is no longer matched.", cpe=candidate.cpe), "success")
+    return redirect(url_for("assets.show_asset", asset_id=asset_id) + "#software")
 
 
 # --- import and export ----------------------------------------------------------------------

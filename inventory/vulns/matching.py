@@ -1,0 +1,314 @@
+"""NVD applicability: does a record's `configurations` apply to the software an asset runs?
+
+An NVD 2.0 record lists configurations; each holds nodes joined by the configuration's operator
+(OR when absent); each node holds CPE match criteria joined by the node's operator, and `negate`
+turns a node's (or a configuration's) answer around. A criterion matches one of the asset's CPE
+names when part, vendor and product are the same, every other attribute is covered
+(inventory.vulns.cpe.value_matches) and the version is in range:
+
+- with versionStartIncluding/Excluding and/or versionEndIncluding/Excluding, the asset's version
+  must be inside every bound given (inventory.vulns.versions orders them);
+- without a range, the criterion's version is exact (``2.4.49``), ``*`` (every version) or ``-``
+  (no version: matches only an asset version ``-``);
+- an asset without a version (``*``) matches only criteria for every version.
+
+A record applies when some configuration is true for the asset AND at least one criterion marked
+`vulnerable` matched in it. Criteria marked not vulnerable only describe the platform: in a
+"running on/with" configuration (AND of the vulnerable software and a platform node), the
+platform node is checked when the asset declares anything of that kind (an operating system
+``o``, a hardware ``h``, or an application ``a``); when it declares nothing of the kind we cannot
+know what the software runs on, so the platform condition is taken as met and the match says so
+(``platform="assumed"``). So a Windows CPE alone never matches EternalBlue (its vulnerable half is
+SMBv1), and Acuson firmware matches without its hardware model being declared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from inventory.vulns.cpe import Cpe, CpeError, aliases_of, parse, value_matches
+from inventory.vulns.versions import compare_versions
+
+__all__ = [
+    "Configuration",
+    "Criterion",
+    "Match",
+    "Node",
+    "ShapeError",
+    "applies",
+    "criterion_matches",
+    "parse_configurations",
+]
+
+
+class ShapeError(ValueError):
+    """A record's configurations are not in the NVD 2.0 shape."""
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    criteria: str
+    cpe: Cpe
+    vulnerable: bool = True
+    start: str | None = None
+    start_including: bool = True
+    end: str | None = None
+    end_including: bool = False
+
+    @property
+    def has_range(self) -> bool:
+        return self.start is not None or self.end is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    operator: str  # "OR" or "AND"
+    negate: bool
+    criteria: tuple[Criterion, ...]
+    # Worked out once when read: a platform node has no vulnerable criterion.
+    is_platform: bool = field(init=False, compare=False)
+    parts: frozenset[str] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_platform", not any(c.vulnerable for c in self.criteria))
+        object.__setattr__(self, "parts", frozenset(c.cpe.part for c in self.criteria))
+
+
+@dataclass(frozen=True, slots=True)
+class Configuration:
+    operator: str
+    negate: bool
+    nodes: tuple[Node, ...]
+    # (vendor, product) of the vulnerable criteria: an asset running none of them is skipped.
+    keys: frozenset[tuple[str, str]] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        keys = frozenset(c.cpe.key for n in self.nodes for c in n.criteria if c.vulnerable)
+        object.__setattr__(self, "keys", keys)
+
+
+@dataclass
+class Match:
+    """Why a record applies: the asset's names that matched vulnerable criteria, and how."""
+
+    cpes: list[str] = field(default_factory=list)
+    criteria: list[str] = field(default_factory=list)
+    platform: str = ""  # "", "matched" or "assumed"
+    alias: str = ""  # vendor name matched through VENDOR_ALIASES, if any
+
+
+# --- reading the NVD shape ------------------------------------------------------------------
+
+
+def _text(value: Any, what: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > 200:
+        raise ShapeError(f"{what} must be a short text")
+    return value.strip()
+
+
+def _criterion(raw: Any) -> Criterion:
+    if not isinstance(raw, dict):
+        raise ShapeError("a cpeMatch entry must be an object")
+    criteria = raw.get("criteria")
+    if not isinstance(criteria, str):
+        raise ShapeError("a cpeMatch entry has no criteria")
+    try:
+        cpe = parse(criteria)
+    except CpeError as exc:
+        raise ShapeError(str(exc)) from None
+    start_inc = _text(raw.get("versionStartIncluding"), "versionStartIncluding")
+    start_exc = _text(raw.get("versionStartExcluding"), "versionStartExcluding")
+    end_inc = _text(raw.get("versionEndIncluding"), "versionEndIncluding")
+    end_exc = _text(raw.get("versionEndExcluding"), "versionEndExcluding")
+    if (start_inc and start_exc) or (end_inc and end_exc):
+        raise ShapeError(f"{criteria}: both an including and an excluding bound")
+    return Criterion(
+        criteria=criteria,
+        cpe=cpe,
+        vulnerable=raw.get("vulnerable", True) is not False,
+        start=start_inc or start_exc,
+        start_including=start_exc is None,
+        end=end_inc or end_exc,
+        end_including=end_inc is not None,
+    )
+
+
+def _operator(raw: Any) -> str:
+    operator = str(raw or "OR").upper()
+    if operator not in {"OR", "AND"}:
+        raise ShapeError(f"unknown operator {operator[:20]!r}")
+    return operator
+
+
+def parse_configurations(raw: Any) -> tuple[Configuration, ...]:
+    """The `configurations` list of an NVD 2.0 `cve` object (absent: no configuration)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ShapeError("configurations must be a list")
+    configurations = []
+    for conf in raw:
+        if not isinstance(conf, dict) or not isinstance(conf.get("nodes"), list):
+            raise ShapeError("a configuration must be an object with a list of nodes")
+        nodes = []
+        for node in conf["nodes"]:
+            if not isinstance(node, dict) or not isinstance(node.get("cpeMatch", []), list):
+                raise ShapeError("a node must be an object with a cpeMatch list")
+            nodes.append(
+                Node(
+                    operator=_operator(node.get("operator")),
+                    negate=bool(node.get("negate", False)),
+                    criteria=tuple(_criterion(c) for c in node.get("cpeMatch", [])),
+                )
+            )
+        configurations.append(
+            Configuration(
+                operator=_operator(conf.get("operator")),
+                negate=bool(conf.get("negate", False)),
+                nodes=tuple(nodes),
+            )
+        )
+    return tuple(configurations)
+
+
+# --- matching -------------------------------------------------------------------------------
+
+
+def _version_in_range(criterion: Criterion, version: str) -> bool:
+    if criterion.start is not None:
+        order = compare_versions(version, criterion.start)
+        if order < 0 or (order == 0 and not criterion.start_including):
+            return False
+    if criterion.end is not None:
+        order = compare_versions(version, criterion.end)
+        if order > 0 or (order == 0 and not criterion.end_including):
+            return False
+    return True
+
+
+def _version_matches(criterion: Criterion, version: str) -> bool:
+    wanted = criterion.cpe.version
+    if criterion.has_range:
+        if version in {"*", "-"}:
+            return False
+        if wanted not in {"*", "-"} and not value_matches(wanted, version):
+            return False
+        return _version_in_range(criterion, version)
+    if wanted == "*":
+        return True
+    if version == "*":
+        return False  # unknown version: only records about every version apply
+    if wanted == "-" or version == "-":
+        return wanted == version
+    return value_matches(wanted, version) or compare_versions(wanted, version) == 0
+
+
+def criterion_matches(criterion: Criterion, asset: Cpe) -> bool:
+    """Whether one criterion covers one of the asset's CPE names."""
+    want = criterion.cpe
+    if want.product != asset.product or want.vendor != asset.vendor:
+        return False
+    if want.part != asset.part and "*" not in {want.part, asset.part}:
+        return False
+    for name in ("update", "edition", "language", "sw_edition", "target_sw", "target_hw", "other"):
+        if not value_matches(getattr(want, name), getattr(asset, name)):
+            return False
+    return _version_matches(criterion, asset.version)
+
+
+ByKey = dict[tuple[str, str], list[Cpe]]
+
+
+def _node(node: Node, by_key: ByKey, parts: set[str]) -> tuple[bool, list[tuple[Cpe, Criterion]]]:
+    """The node's value for the asset, and the vulnerable (asset name, criterion) pairs that
+    matched."""
+    if node.is_platform and not parts & node.parts:
+        return True, []  # the asset declares nothing of this kind: assumed (module docstring)
+    hits = []
+    matched = 0
+    for c in node.criteria:
+        found = False
+        for a in by_key.get(c.cpe.key, ()):
+            if criterion_matches(c, a):
+                found = True
+                hits.append((a, c))
+        matched += found
+    value = matched == len(node.criteria) if node.operator == "AND" else matched > 0
+    if node.negate:
+        return not value, []
+    return value, [(a, c) for a, c in hits if c.vulnerable]
+
+
+def _configuration(conf: Configuration, by_key: ByKey, parts: set[str]) -> Match | None:
+    if not conf.nodes or conf.keys.isdisjoint(by_key):
+        return None  # no vulnerable criterion names anything the asset runs
+    values = []
+    hits: list[tuple[Cpe, Criterion]] = []
+    platform = ""
+    for node in conf.nodes:
+        value, node_hits = _node(node, by_key, parts)
+        values.append(value)
+        hits += node_hits
+        if node.is_platform and value:
+            declared = bool(parts & node.parts)
+            platform = "assumed" if platform == "assumed" or not declared else "matched"
+    value = all(values) if conf.operator == "AND" else any(values)
+    if conf.negate:
+        value, hits = not value, []
+    if not value or not hits:
+        return None
+    match = Match(platform=platform if len(conf.nodes) > 1 else "")
+    for asset, criterion in hits:
+        name = str(asset)
+        if name not in match.cpes:
+            match.cpes.append(name)
+        if criterion.criteria not in match.criteria:
+            match.criteria.append(criterion.criteria)
+    return match
+
+
+def _evaluate(configurations: Iterable[Configuration], assets: Sequence[Cpe]) -> Match | None:
+    parts = {a.part for a in assets}
+    by_key: ByKey = {}
+    for a in assets:
+        by_key.setdefault(a.key, []).append(a)
+    result: Match | None = None
+    for conf in configurations:
+        match = _configuration(conf, by_key, parts)
+        if match is None:
+            continue
+        if result is None:
+            result = match
+            continue
+        result.cpes += [c for c in match.cpes if c not in result.cpes]
+        result.criteria += [c for c in match.criteria if c not in result.criteria]
+        if match.platform == "matched" or not result.platform:
+            result.platform = match.platform or result.platform
+    return result
+
+
+def applies(
+    configurations: Sequence[Configuration], assets: Sequence[Cpe], *, aliases: bool = True
+) -> Match | None:
+    """How the record applies to an asset running `assets`, or None when it does not.
+
+    With `aliases`, a product NVD has filed under another vendor name too (VENDOR_ALIASES) is
+    tried under that name when the strict match finds nothing; the match names the alias.
+    """
+    match = _evaluate(configurations, assets)
+    if match is not None or not aliases:
+        return match
+    for asset in assets:
+        for vendor in aliases_of(asset.vendor, asset.product):
+            alias = asset.with_vendor(vendor)
+            others = [a for a in assets if a is not asset]
+            match = _evaluate(configurations, [*others, alias])
+            if match is not None:
+                match.cpes = [str(asset) if c == str(alias) else c for c in match.cpes]
+                match.alias = vendor
+                return match
+    return None

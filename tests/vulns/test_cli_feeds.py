@@ -1,0 +1,153 @@
+"""`inventory feeds import|update|status` on a migrated database (SQLite and PostgreSQL); the
+download runs against a loopback server imitating the NVD API, never the Internet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+from sqlmodel import Session
+
+from inventory.cli_feeds import feeds
+from inventory.db import make_engine, upgrade_schema
+from inventory.models import Finding, Vulnerability
+from tests.conftest import create_postgres_database, drop_postgres_database
+from tests.factories import make_asset
+from tests.vulns.data import KEV, NVD_SAMPLE
+from tests.vulns.nvd_peer import nvd_peer
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'cli.db'}"
+    else:
+        url = create_postgres_database("vigie_feeds")
+    engine = make_engine(url)
+    upgrade_schema(engine)
+    yield url, engine
+    engine.dispose()
+    if request.param == "postgresql":
+        drop_postgres_database(url)
+
+
+def run(url: str, tmp_path: Path, *args: str):
+    env = {
+        "INVENTORY_DATABASE_URL": url,
+        "INVENTORY_GENERAL_VAR_DIR": str(tmp_path / "var"),
+        "INVENTORY_CONFIG": "",
+        "NVD_API_KEY": "",
+    }
+    return CliRunner().invoke(feeds, list(args), env=env, catch_exceptions=False)
+
+
+def test_import_reports_and_rematches(migrated, tmp_path):
+    url, engine = migrated
+    with Session(engine) as session:
+        asset = make_asset(session, software="cpe:2.3:a:apache:http_server:2.4.49")
+        asset_id = asset.id
+    result = run(url, tmp_path, "import", str(NVD_SAMPLE), str(KEV))
+    assert result.exit_code == 0, result.output
+    assert (
+        "nvd-sample.json: NVD CVE records, feed of 2025-08-25 00:00 UTC: 35 records (35 new"
+        in result.output
+    )
+    assert "kev.json: CISA KEV catalog" in result.output and "1404 records" in result.output
+    assert "Re-matched 1 assets: 2 new findings" in result.output
+    with Session(engine) as session:
+        checks = set(session.scalars(select(Finding.check_id).where(Finding.asset_id == asset_id)))
+    assert checks == {"vuln.cve", "vuln.kev"}
+    status = run(url, tmp_path, "status", "--format", "json")
+    rows = {r["feed"]: r for r in json.loads(status.output)}
+    assert rows["nvd"]["records"] == 35 and rows["kev"]["last_file"] == "kev.json"
+    assert rows["kev"]["feed_date"].startswith("2025-08-25T17:04:19")
+
+
+def test_bad_file_exits_1_and_writes_nothing(migrated, tmp_path):
+    url, engine = migrated
+    bad = tmp_path / "cut.json"
+    bad.write_bytes(NVD_SAMPLE.read_bytes()[:5000])
+    result = run(url, tmp_path, "import", str(NVD_SAMPLE), str(bad))
+    assert result.exit_code == 1
+    assert "cut.json ends before its JSON does" in result.output
+    with Session(engine) as session:
+        assert session.scalars(select(Vulnerability)).first() is None
+
+
+def test_update_pages_through_the_api_with_key_and_rate_limit(migrated, tmp_path):
+    url, engine = migrated
+    with nvd_peer() as peer:
+        args = [
+            "update",
+            "--api-key",
+            "test-key",
+            "--nvd-url",
+            peer.url,
+            "--kev-url",
+            peer.kev_url,
+            "--delay",
+            "0",
+        ]
+        result = run(url, tmp_path, *args)
+        assert result.exit_code == 0, result.output
+        # 35 records in pages of 10 (4 pages), after one 429 answer that was retried.
+        assert peer.refused == 1
+        pages = [r for r in peer.requests if r["api_key"] == "test-key"]
+        assert [int(r["query"]["startIndex"]) for r in pages[1:]] == [0, 10, 20, 30]
+        assert "lastModStartDate" not in pages[1]["query"]
+        with Session(engine) as session:
+            assert len(session.scalars(select(Vulnerability.id)).all()) == 35
+        # The next update asks only for what changed since the NVD's timestamp of the last one.
+        peer.requests.clear()
+        result = run(url, tmp_path, *args)
+        assert result.exit_code == 0, result.output
+        windows = [r["query"] for r in peer.requests if r["api_key"] == "test-key"]
+        assert windows[0]["lastModStartDate"].startswith("2025-08-26T10:00:00")
+        assert all("lastModEndDate" in q for q in windows)  # windows of at most 120 days
+        assert "changed since 2025-08-26 10:00 UTC" in result.output
+
+
+def test_update_with_a_broken_answer_imports_nothing(migrated, tmp_path):
+    url, engine = migrated
+    with nvd_peer() as peer:
+        peer.broken_page = True
+        result = run(
+            url,
+            tmp_path,
+            "update",
+            "--api-key",
+            "test-key",
+            "--nvd-url",
+            peer.url,
+            "--kev-url",
+            peer.kev_url,
+            "--delay",
+            "0",
+        )
+    assert result.exit_code == 1
+    assert "did not answer with an NVD API 2.0 page" in result.output
+    with Session(engine) as session:
+        assert session.scalars(select(Vulnerability)).first() is None
+
+
+def test_update_gives_up_on_refusals(migrated, tmp_path):
+    url, _ = migrated
+    with nvd_peer() as peer:
+        peer.api_key = "another key"
+        result = run(
+            url,
+            tmp_path,
+            "update",
+            "--api-key",
+            "wrong",
+            "--nvd-url",
+            peer.url,
+            "--no-kev",
+            "--delay",
+            "0",
+        )
+    assert result.exit_code == 1
+    assert "the server answered 404" in result.output
