@@ -15,7 +15,7 @@ import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -228,6 +228,62 @@ class SchedulerSettings(_Section):
     shutdown_grace: float = Field(default=20.0, ge=0, le=3600)
 
 
+class ReportScheduleSettings(_Section):
+    """A report schedule written in the configuration file (read-only in the web UI)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    # Five fields, minute hour day month weekday, e.g. "0 7 * * mon" (every Monday 07:00).
+    cron: str
+    # "all", or "site:NAME", "zone:NAME", "kind:KIND", "tag:TAG".
+    scope: str = "all"
+    formats: list[Literal["html", "pdf", "csv", "json"]] = ["pdf", "csv"]
+    language: str = ""
+    recipients: list[str] = []
+    folder: str = ""
+    enabled: bool = True
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from inventory.reports.cron import CronError, parse_cron
+
+        try:
+            parse_cron(value)
+        except CronError as exc:
+            raise ValueError(exc.render()) from exc
+        return value
+
+
+class ReportSettings(_Section):
+    """Re-audit reports: their language, and how they are sent (SMTP) or written (folder)."""
+
+    # Language of reports whose schedule names none (one of [web] languages).
+    language: str = "en"
+    # SMTP server for e-mailed reports; empty: no e-mail.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    # STARTTLS on a plain connection (port 587); smtp_ssl: TLS from the start (port 465).
+    smtp_starttls: bool = True
+    smtp_ssl: bool = False
+    # A CA bundle to trust for the SMTP server's certificate (empty: the system's).
+    smtp_cafile: str = ""
+    smtp_user: str = ""
+    # Set it in the environment (INVENTORY_REPORTS_SMTP_PASSWORD), not in a file.
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout: float = Field(default=30.0, gt=0, le=600)
+    mail_from: str = "vigie@localhost"
+    # Reports are written under this folder (a sub-folder per schedule); empty: <var_dir>/reports.
+    folder: str = ""
+    # Largest attachment, in megabytes: bigger files are compressed (zip), then linked.
+    max_attachment_mb: float = Field(default=10.0, gt=0, le=1000)
+    # Vigie's address as readers reach it, for links in e-mails (e.g. https://vigie.clinic.lan).
+    public_url: str = ""
+    # Failed deliveries are retried after retry_seconds, doubling each time, max_attempts in all.
+    retry_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    schedules: list[ReportScheduleSettings] = []
+
+
 class Settings(_Section):
     general: GeneralSettings = GeneralSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -236,6 +292,7 @@ class Settings(_Section):
     assets: AssetSettings = AssetSettings()
     audit: AuditSettings = AuditSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    reports: ReportSettings = ReportSettings()
 
     @property
     def var_dir(self) -> Path:

@@ -21,6 +21,16 @@ from inventory.models.finding import (
     ObservedService,
     Severity,
 )
+from inventory.models.report import (
+    DeliveryChannel,
+    DeliveryStatus,
+    Report,
+    ReportDelivery,
+    ReportFormat,
+    ReportSchedule,
+    ReportScope,
+    ReportSnapshot,
+)
 from inventory.models.schedule import (
     AssetSchedule,
     JobStatus,
@@ -33,6 +43,16 @@ from inventory.models.schedule import (
 )
 from inventory.models.token import ApiToken
 from inventory.models.user import LoginFailure, Role, User
+from inventory.models.vuln import (
+    CandidateStatus,
+    FeedImport,
+    FeedKind,
+    KevEntry,
+    SoftwareCandidate,
+    VulnCpeMatch,
+    Vulnerability,
+    VulnProduct,
+)
 
 __all__ = [
     "Audit",
@@ -64,4 +84,20 @@ __all__ = [
     "WindowMode",
     "WindowScope",
     "WorkerState",
+    "CandidateStatus",
+    "FeedImport",
+    "FeedKind",
+    "KevEntry",
+    "SoftwareCandidate",
+    "VulnCpeMatch",
+    "Vulnerability",
+    "VulnProduct",
+    "DeliveryChannel",
+    "DeliveryStatus",
+    "Report",
+    "ReportDelivery",
+    "ReportFormat",
+    "ReportSchedule",
+    "ReportScope",
+    "ReportSnapshot",
 ]
