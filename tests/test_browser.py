@@ -172,6 +172,7 @@ def login(page: Any, username: str, password: str = PASSWORD) -> None:
 def shoot(page: Any, artifacts: Path, name: str) -> None:
     """A full-page screenshot at laptop size, and the page's own checks of what a user sees."""
     assert_readable(page)
+    page.evaluate("window.scrollTo(0, 0)")  # else the sticky header lands mid-page in the picture
     page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
 
 
