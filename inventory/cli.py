@@ -731,5 +731,14 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
         click.echo("  ".join(cells).rstrip())
 
 
+def _add_command_groups() -> None:
+    """Command groups kept in modules of their own (they import this one)."""
+    from inventory.cli_reports import report
+
+    main.add_command(report)
+
+
+_add_command_groups()
+
 if __name__ == "__main__":
     main()

@@ -281,6 +281,8 @@ class ReportSettings(_Section):
     # Failed deliveries are retried after retry_seconds, doubling each time, max_attempts in all.
     retry_seconds: float = Field(default=300.0, gt=0, le=86_400)
     max_attempts: int = Field(default=6, ge=1, le=50)
+    # Seconds between two looks for due report schedules and deliveries to retry.
+    check_interval: float = Field(default=60.0, gt=0, le=3600)
     schedules: list[ReportScheduleSettings] = []
 
 

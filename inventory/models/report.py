@@ -52,6 +52,7 @@ class DeliveryChannel(StrEnum):
 
 class DeliveryStatus(StrEnum):
     pending = "pending"  # not tried yet
+    sending = "sending"  # claimed by a process until next_attempt_at (then free to take again)
     sent = "sent"
     failed = "failed"  # tried, will be tried again at next_attempt_at
     abandoned = "abandoned"  # every try failed; shown until someone retries it by hand

@@ -1,7 +1,8 @@
 """APScheduler 3.x wiring: a BackgroundScheduler with a SQLAlchemyJobStore in Vigie's database.
 
 Only cron-like jobs live in the job store: the dispatcher (every few seconds) and the stale check
-(every few minutes); later, report schedules. Per-asset timing is in asset_schedule, read by the
+(every few minutes), and the report job (every minute: due report schedules and
+delivery retries). Per-asset timing is in asset_schedule, read by the
 one dispatcher job. Job functions are importable module functions without arguments (the store
 pickles references, not objects); they reach the running process's Runtime through `current`.
 Every job runs through `run_job`, which records start, end, outcome and error (STYLE.md #9):
@@ -32,6 +33,7 @@ log = logging.getLogger("inventory.scheduler")
 
 DISPATCH = "vigie.dispatch"
 STALE_CHECK = "vigie.stale-check"
+REPORTS = "vigie.reports"
 JOB_TABLE = "apscheduler_jobs"
 
 
@@ -80,6 +82,13 @@ class Runtime:
         with self.session() as session:
             return check_stale(session=session, now=self.clock.now(), defaults=self.settings.assets)
 
+    def run_reports(self) -> tuple[int, int]:
+        """Report schedules whose time has come, and deliveries due for another try."""
+        from inventory.services.report_deliveries import run_due_reports
+
+        with self.session() as session:
+            return run_due_reports(session=session, settings=self.settings, now=self.clock.now())
+
 
 current: Runtime | None = None
 
@@ -121,6 +130,10 @@ def stale_job() -> None:
     run_job(STALE_CHECK, lambda runtime: runtime.check_stale())
 
 
+def reports_job() -> None:
+    run_job(REPORTS, lambda runtime: runtime.run_reports())
+
+
 def build_scheduler(engine: Engine, tz: tzinfo) -> BackgroundScheduler:
     """The APScheduler instance: jobs in the database; missed runs coalesce into one."""
     return BackgroundScheduler(
@@ -150,6 +163,18 @@ def install_jobs(scheduler: BackgroundScheduler, settings: Settings, now: dateti
         seconds=config.stale_check_interval,
         id=STALE_CHECK,
         name="raise or fix audit.stale",
+        replace_existing=True,
+        next_run_time=now,
+    )
+    # Report schedules keep their next run in their own rows (report_schedule.next_run_at), read
+    # by this one job, like per-asset timing: changing a schedule in the web UI (another process)
+    # never has to touch this job store.
+    scheduler.add_job(
+        f"{__name__}:reports_job",
+        trigger="interval",
+        seconds=settings.reports.check_interval,
+        id=REPORTS,
+        name="run due report schedules, retry deliveries",
         replace_existing=True,
         next_run_time=now,
     )
