@@ -113,7 +113,9 @@ def init_web(app: Flask, settings: Settings) -> None:
     from inventory.web.assets.views import bp as assets_bp
     from inventory.web.auth.views import bp as auth_bp
     from inventory.web.errors import register_error_handlers
+    from inventory.web.feeds.views import bp as feeds_bp
     from inventory.web.findings.views import bp as findings_bp
+    from inventory.web.reports.views import bp as reports_bp
     from inventory.web.schedule.views import bp as schedule_bp
 
     filters.register(app)
@@ -122,7 +124,9 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.register_blueprint(assets_bp)
     app.register_blueprint(findings_bp)
     app.register_blueprint(schedule_bp)
+    app.register_blueprint(reports_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(feeds_bp)
     app.register_blueprint(account_bp)
     csrf.exempt(api_bp)  # token-authenticated, no cookies: CSRF does not apply
     app.register_blueprint(api_bp)
