@@ -84,7 +84,12 @@ def send_mail(settings: ReportSettings, message: EmailMessage) -> None:
     """Hand one message to the SMTP server; DeliveryError says why not."""
     if not settings.smtp_host:
         raise DeliveryError("no SMTP server is configured ([reports] smtp_host)")
-    context = ssl.create_default_context(cafile=settings.smtp_cafile or None)
+    try:
+        context = ssl.create_default_context(cafile=settings.smtp_cafile or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise DeliveryError(
+            f"cannot read the CA bundle {settings.smtp_cafile} ([reports] smtp_cafile)"
+        ) from exc
     try:
         client: smtplib.SMTP
         if settings.smtp_ssl:

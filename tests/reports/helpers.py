@@ -52,7 +52,9 @@ def report_settings(settings: Settings, **reports: Any) -> Settings:
     """`settings` with some [reports] values changed (and short audit timeouts)."""
     return settings.model_copy(
         update={
-            "reports": settings.reports.model_copy(update=reports),
+            "reports": type(settings.reports).model_validate(
+                {**settings.reports.model_dump(), **reports}
+            ),
             "audit": settings.audit.model_copy(
                 update={"connect_timeout": 0.5, "read_timeout": 0.5, "default_ports": []}
             ),
