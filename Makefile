@@ -23,8 +23,9 @@ translations: $(STAMP)
 	@ls inventory/translations/*/LC_MESSAGES/messages.mo >/dev/null
 
 # Debian packages the tests need: chromium (Playwright drives it; no browser download), and the
-# real peers the audit probes are tested against (dcmtk's dcmqrscp/storescp, vsftpd, samba).
-SYSTEM_PACKAGES := chromium fonts-dejavu-core dcmtk vsftpd samba
+# real peers the audit probes are tested against (dcmtk's dcmqrscp/storescp, vsftpd, samba);
+# pango for WeasyPrint (PDF reports) and poppler-utils (pdftoppm, pdftotext) to read them back.
+SYSTEM_PACKAGES := chromium fonts-dejavu-core dcmtk vsftpd samba libpango-1.0-0 libpangoft2-1.0-0 poppler-utils
 browser:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	  [ -z "$$missing" ] || { $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq $$missing >/dev/null; }
