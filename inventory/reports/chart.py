@@ -19,17 +19,18 @@ COLOURS = {
 }
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 44, 12, 12, 34
+TICKS = 5
 
 
-def _nice_top(value: int) -> int:
-    """The axis top: the value rounded up to 1, 2, 2.5 or 5 times a power of ten."""
-    if value <= 5:
-        return 5
-    power = 10 ** (len(str(value)) - 1)
-    for factor in (1, 2, 2.5, 5, 10):
-        if factor * power >= value:
-            return int(factor * power)
-    return value
+def _axis(value: int) -> tuple[int, int]:
+    """The axis top and step: five steps of 1, 2 or 5 times a power of ten."""
+    step = 1
+    while step * TICKS < value:
+        for factor in (2, 2.5, 2):  # 1 -> 2 -> 5 -> 10 -> 20 -> 50 ...
+            step = int(step * factor)
+            if step * TICKS >= value:
+                break
+    return step * TICKS, step
 
 
 def trend_svg(
@@ -42,7 +43,7 @@ def trend_svg(
     """Stacked bars, one per report, oldest left; `day` formats a date, `label` a severity."""
     shown = [s for s in SEVERITIES if s != "info"]
     totals = [sum(int(p["open_by_severity"].get(s, 0)) for s in shown) for p in points]
-    top = _nice_top(max(totals or [0]))
+    top, step = _axis(max(totals or [0]))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / max(len(points), 1)
     bar = min(48.0, slot * 0.6)
@@ -51,14 +52,14 @@ def trend_svg(
         f'width="100%" role="img" aria-label="{escape(title)}" class="trend">',
         f"<title>{escape(title)}</title>",
     ]
-    for i in range(5):
-        value = top * i / 4
-        y = TOP + plot_h - plot_h * i / 4
+    for i in range(TICKS + 1):
+        value = step * i
+        y = TOP + plot_h - plot_h * i / TICKS
         parts.append(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="#d9dee4" stroke-width="1"/>'
             f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" '
-            f'fill="#4a5560">{int(value) if value == int(value) else round(value, 1)}</text>'
+            f'fill="#4a5560">{value}</text>'
         )
     for index, point in enumerate(points):
         x = LEFT + slot * index + (slot - bar) / 2

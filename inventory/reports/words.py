@@ -12,7 +12,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_time
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 
@@ -101,7 +101,11 @@ class Words:
         moment = parse_iso(value) if isinstance(value, str) or value is None else value
         if moment is None:
             return ""
-        return format_datetime(moment, "medium", tzinfo=self.tz, locale=self.language)
+        local = moment.astimezone(self.tz)
+        return (
+            f"{format_date(local, 'medium', locale=self.language)}, "
+            f"{format_time(local, 'short', locale=self.language)}"
+        )
 
     def day(self, value: str | datetime | None) -> str:
         moment = parse_iso(value) if isinstance(value, str) or value is None else value
