@@ -129,7 +129,7 @@ def validate_schedule(raw: Mapping[str, Any], *, languages: Sequence[str]) -> Sc
     language = str(raw.get("language") or "")
     if language not in languages:
         _add(errors, "language", N_("Choose the language of the report."))
-    recipients = []
+    recipients: list[str] = []
     for address in _list(raw.get("recipients")):
         if len(address) > 254 or not EMAIL.match(address):
             _add(
@@ -394,7 +394,7 @@ def claim_due(*, session: Session, settings: Settings, now: datetime) -> list[Re
         .where(
             ReportSchedule.deleted_at.is_(None),
             ReportSchedule.enabled.is_(True),
-            ReportSchedule.next_run_at <= now,
+            ReportSchedule.next_run_at <= now,  # type: ignore[operator]
         )
         .order_by(ReportSchedule.next_run_at, ReportSchedule.id)
     ).all()

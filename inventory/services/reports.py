@@ -153,9 +153,9 @@ def _assets(session: Session, scope: Scope, settings: Settings) -> list[dict[str
 def _findings(session: Session, scope: Scope, fixed_since: datetime | None) -> list[dict[str, Any]]:
     """Findings of the scope's assets that are still there, and those fixed since the baseline,
     in "fix this first" order."""
-    status = Finding.status != str(FindingStatus.fixed)
+    status: Any = Finding.status != str(FindingStatus.fixed)
     if fixed_since is not None:
-        status = or_(status, Finding.fixed_at > fixed_since)
+        status = or_(status, Finding.fixed_at > fixed_since)  # type: ignore[operator]
     rows = session.execute(
         select(
             Finding.id,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import email
 import email.policy
 import zipfile
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path

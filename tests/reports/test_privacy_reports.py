@@ -35,9 +35,9 @@ cli = test_cli.cli
 def test_no_patient_data_in_any_report(
     cli: Cli,
     tmp_path: Path,
-    dicom_peer,
-    web_peer,
-    ftp_peer,
+    dicom_peer,  # noqa: F811
+    web_peer,  # noqa: F811
+    ftp_peer,  # noqa: F811
     redis_peer,  # noqa: F811
 ):
     cli.seed(
