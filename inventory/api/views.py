@@ -5,11 +5,12 @@ Importing an area's module registers its routes on `bp`; the app factory registe
     assets.py    /assets
     findings.py  /findings, /findings/<id>, /findings/<id>/accept
     audits.py    /assets/<id>/audits (list, audit now), /assets/<id>/services
+    reports.py   /reports, /reports/<id>, /reports/<id>/<format>, /report-schedules/<id>/run
 """
 
 from __future__ import annotations
 
-from inventory.api import assets, audits, findings
+from inventory.api import assets, audits, findings, reports
 from inventory.api.base import bp
 
-__all__ = ["assets", "audits", "bp", "findings"]
+__all__ = ["assets", "audits", "bp", "findings", "reports"]
