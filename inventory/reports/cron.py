@@ -28,6 +28,8 @@ _FIELDS = (
     ("month", 1, 12),
     ("weekday", 0, 7),
 )
+# The field names, as messages name them (the web layer translates them too).
+FIELD_NAMES = (N_("minute"), N_("hour"), N_("day"), N_("month"), N_("weekday"))
 _ITEM = re.compile(r"(\*|\w+(?:-\w+)?)(?:/(\d+))?")
 
 

@@ -87,9 +87,12 @@ def test_a_bad_kind_and_no_format(client, session):
 
 
 def test_the_form_in_french(client, session, compiled_french, french):  # noqa: F811
-    user = login(client, session, "admin")
-    client.submit("/account/language", {"language": "fr"}, page="/account")
-    session.refresh(user)
+    from inventory.services.users import update_user
+    from tests.factories import PASSWORD, make_user
+
+    user = make_user(session, "admin", username="marie")
+    update_user(session=session, user_id=user.id, locale="fr")
+    client.login("marie", PASSWORD)
     data = {**GOOD, "cron": "0 25 * * *", "recipients": "pas-une-adresse", "scope_value": ""}
     answer = client.submit("/reports/schedules/new", data)
     page = answer.get_data(as_text=True)

@@ -85,7 +85,12 @@ def _form_data(form: ScheduleForm) -> dict[str, Any]:
 def _place_errors(form: ScheduleForm, exc: InvalidInput) -> None:
     for name, messages in exc.fields.items():
         target = getattr(form, name, None)
-        rendered = [translate(message, params) for message, params in messages]
+        rendered = [
+            translate(
+                message, {**params, "field": _(params["field"])} if "field" in params else params
+            )
+            for message, params in messages
+        ]
         if target is None:
             form.form_errors.extend(rendered)
         else:
