@@ -45,6 +45,30 @@ class ReportView:
     def fix_first(self) -> list[Mapping[str, Any]]:
         return self.open_findings[:FIX_FIRST_SHOWN]
 
+    def by_check(self, keys: tuple[str, ...]) -> list[tuple[str, str, dict[str, int]]]:
+        """Counts per check of some lists of findings (the changes, the accepted risks), most
+        severe first: what a large inventory's PDF shows instead of a line per finding."""
+        rows: dict[str, tuple[str, dict[str, int]]] = {}
+        for key in keys:
+            source = self.accepted if key == "accepted_now" else (self.changes or {}).get(key, [])
+            for finding in source:
+                severity, counts = rows.setdefault(finding["check"], (finding["severity"], {}))
+                counts[key] = counts.get(key, 0) + 1
+                if SEVERITIES.index(finding["severity"]) < SEVERITIES.index(severity):
+                    rows[finding["check"]] = (finding["severity"], counts)
+        return sorted(
+            ((check, sev, counts) for check, (sev, counts) in rows.items()),
+            key=lambda r: (SEVERITIES.index(r[1]), r[0]),
+        )
+
+    def severity_counts(self, asset_id: int) -> list[tuple[str, int]]:
+        """An asset's open findings by severity, and its accepted ones (for one-line entries)."""
+        counts: dict[str, int] = {}
+        for finding in self.by_asset.get(asset_id, []):
+            key = "accepted" if finding["status"] == "accepted" else finding["severity"]
+            counts[key] = counts.get(key, 0) + 1
+        return [(k, counts[k]) for k in (*SEVERITIES, "accepted") if counts.get(k)]
+
     @property
     def coverage(self) -> tuple[int, int, int]:
         totals = self.snapshot["totals"]

