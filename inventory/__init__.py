@@ -32,7 +32,4 @@ def create_app(
     app.extensions["inventory.settings"] = settings
     db.init_app(app, engine or db.engine_from_settings(settings))
     init_web(app, settings)
-    from inventory.web.feeds.views import bp as feeds_bp
-
-    app.register_blueprint(feeds_bp)
     return app

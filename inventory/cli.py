@@ -460,7 +460,8 @@ def assets() -> None:
 @pass_context
 def assets_import(ctx: Context, file: Path, fmt: str | None, dry_run: bool) -> None:
     """Import assets from CSV or JSON; nothing is written if any row is bad."""
-    from inventory.services import transfer
+    from inventory.models.types import utcnow
+    from inventory.services import transfer, vulns
 
     content = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     fmt = fmt or transfer.guess_format(str(file), content)
@@ -475,7 +476,14 @@ def assets_import(ctx: Context, file: Path, fmt: str | None, dry_run: bool) -> N
                     f"{plan.updates} updates); nothing was written (--dry-run)."
                 )
                 return
+            started = utcnow()
             result = transfer.apply_import(session=session, plan=plan, actor=_actor(), source="cli")
+            vulns.rematch_edited(
+                session=session,
+                since=started,
+                options=vulns.options_from(ctx.settings),
+                actor=_actor(),
+            )
         except ImportRejected as exc:
             for problem in exc.rows:
                 where = f"line {problem.line}" + (f", {problem.field}" if problem.field else "")
@@ -577,6 +585,7 @@ def audit_run(ctx: Context, name: str | None, all_assets: bool) -> None:
     from inventory.services.assets import find_live_asset, live_assets
     from inventory.services.audits import audit_asset
     from inventory.services.findings import OPEN_STATUSES, findings_of, observed_services
+    from inventory.services.vulns import options_from
 
     if bool(name) == all_assets:
         raise click.UsageError("give either --asset NAME or --all")
@@ -596,6 +605,7 @@ def audit_run(ctx: Context, name: str | None, all_assets: bool) -> None:
                 settings=ctx.settings.audit,
                 actor=_actor(),
                 trigger="cli",
+                vulns=options_from(ctx.settings),
             )
             seen = observed_services(session=session, asset_id=asset_id)
             ports = [f"{s.address}:{s.port}" for s in seen]
@@ -671,6 +681,7 @@ def findings_list(
     import csv
 
     from inventory.services.findings import FindingQuery, expire_acceptances, list_findings
+    from inventory.services.vuln_findings import vulnerabilities_of
 
     query = FindingQuery(
         status=status or "",
@@ -682,6 +693,8 @@ def findings_list(
     )
     with ctx.session() as session:
         expire_acceptances(session=session)
+        rows = list_findings(session=session, query=query)
+        vulnerabilities = vulnerabilities_of(session=session, findings=[f for f, _ in rows])
         records = [
             {
                 "asset": a.name,
@@ -696,14 +709,17 @@ def findings_list(
                 "accepted_until": f.accepted_until.isoformat(timespec="seconds")
                 if f.status == "accepted" and f.accepted_until
                 else None,
+                **({"vulnerability": vulnerabilities[f.id]} if f.id in vulnerabilities else {}),
             }
-            for f, a in list_findings(session=session, query=query)
+            for f, a in rows
         ]
     if fmt == "json":
         click.echo(json.dumps(records, indent=2, ensure_ascii=False))
         return
     if fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=FINDING_COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(
+            sys.stdout, fieldnames=FINDING_COLUMNS, lineterminator="\n", extrasaction="ignore"
+        )
         writer.writeheader()
         writer.writerows(records)
         sys.stdout.flush()
@@ -733,9 +749,11 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
 
 def _add_command_groups() -> None:
     """Command groups kept in modules of their own (they import this one)."""
+    from inventory.cli_feeds import feeds
     from inventory.cli_reports import report
 
     main.add_command(report)
+    main.add_command(feeds)
 
 
 _add_command_groups()

@@ -1,85 +1,41 @@
 """`inventory feeds`: import vulnerability feed files, download them (optional), show their state.
 
-A separate module so that the command group can grow without touching inventory/cli.py; it is
-registered there with `main.add_command(feeds)`.
+A module of its own, registered in inventory/cli.py with `main.add_command(feeds)`. It reuses
+that module's context (settings and engine built on first use) and error reporting; they are
+imported inside the commands, so that the two modules do not import each other at load time.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import Engine
-from sqlmodel import Session
 
-from inventory.errors import ConfigError, InventoryError
-from inventory.i18n import render
-from inventory.settings import Settings, load_settings
+from inventory.errors import InventoryError
 
-
-class FeedsContext:
-    """Settings and engine, built on first use so `--help` works without a database."""
-
-    def __init__(self) -> None:
-        self._settings: Settings | None = None
-        self._engine: Engine | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            try:
-                self._settings = load_settings()
-            except ConfigError as exc:
-                raise click.ClickException(str(exc)) from exc
-        return self._settings
-
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            from inventory.db import engine_from_settings
-
-            self._engine = engine_from_settings(self.settings)
-        return self._engine
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        from inventory.db import schema_is_current, session_scope
-
-        try:
-            current = schema_is_current(self.engine)
-        except Exception as exc:  # noqa: BLE001 - any driver error means "cannot reach it"
-            raise click.ClickException(
-                f"cannot open the database: {exc.__class__.__name__}: {exc}"
-            ) from exc
-        if not current:
-            raise click.ClickException(
-                "the database schema is missing or out of date: run `inventory init` first"
-            )
-        with session_scope(self.engine) as session:
-            yield session
+if TYPE_CHECKING:
+    from inventory.cli import Context
 
 
-pass_feeds = click.make_pass_decorator(FeedsContext, ensure=True)
+def _context(click_ctx: click.Context) -> Context:
+    from inventory.cli import Context
+
+    return click_ctx.ensure_object(Context)
 
 
 def _actor() -> str:
-    import getpass
+    from inventory.cli import _actor as cli_actor
 
-    try:
-        return f"cli:{getpass.getuser()}"[:64]
-    except (KeyError, OSError):
-        return "cli"
+    return cli_actor()
 
 
 def _fail(exc: InventoryError) -> None:
-    click.echo(f"error: {render(exc.message, exc.params) if exc.message else exc}", err=True)
-    sys.exit(1)
+    from inventory.cli import _fail as cli_fail
+
+    cli_fail(exc)
 
 
 def _report(results: list[Any], rematched: Any) -> None:
@@ -107,12 +63,13 @@ def feeds() -> None:
 @click.argument(
     "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@pass_feeds
-def feeds_import(ctx: FeedsContext, files: tuple[Path, ...]) -> None:
+@click.pass_context
+def feeds_import(click_ctx: click.Context, files: tuple[Path, ...]) -> None:
     """Import NVD API 2.0 JSON and CISA KEV JSON files (gzip too), all or nothing, then re-match
     every asset."""
     from inventory.services import vulns
 
+    ctx = _context(click_ctx)
     with ctx.session() as session:
         try:
             results, rematched = vulns.import_and_rematch(
@@ -128,19 +85,22 @@ def feeds_import(ctx: FeedsContext, files: tuple[Path, ...]) -> None:
 
 
 @feeds.command("update")
-@click.option("--api-key", envvar="NVD_API_KEY", default="", help="NVD API key (or NVD_API_KEY).")
+@click.option("--api-key", default=None, help="NVD API key (default: [vulns] nvd_api_key).")
 @click.option("--full", is_flag=True, help="Download the whole NVD, not only what changed.")
-@click.option("--nvd-url", default=None, help="NVD API 2.0 CVE endpoint (a mirror).")
-@click.option("--kev-url", default=None, help="KEV catalog URL (a mirror).")
+@click.option("--nvd-url", default=None, help="NVD API 2.0 CVE endpoint (default: [vulns]).")
+@click.option("--kev-url", default=None, help="KEV catalog URL (default: [vulns]).")
 @click.option("--no-kev", is_flag=True, help="Do not download the KEV catalog.")
 @click.option("--no-nvd", is_flag=True, help="Do not download NVD records.")
 @click.option(
-    "--delay", type=click.FloatRange(0, 60), default=None, help="Seconds between NVD requests."
+    "--delay",
+    type=click.FloatRange(0, 600),
+    default=None,
+    help="Seconds between NVD requests (default: [vulns], from the rate limit).",
 )
-@pass_feeds
+@click.pass_context
 def feeds_update(
-    ctx: FeedsContext,
-    api_key: str,
+    click_ctx: click.Context,
+    api_key: str | None,
     full: bool,
     nvd_url: str | None,
     kev_url: str | None,
@@ -150,16 +110,24 @@ def feeds_update(
 ) -> None:
     """Download the feeds (needs Internet access) and import them; since the last update only."""
     from inventory.services import vulns
-    from inventory.vulns.fetch import KEV_URL, NVD_URL, FetchPlan, fetch_feeds
+    from inventory.vulns.fetch import FetchPlan, fetch_feeds
 
+    ctx = _context(click_ctx)
+    config = ctx.settings.vulns
+    key = config.nvd_api_key.get_secret_value() if api_key is None else api_key
     with ctx.session() as session:
         since = None if full else vulns.last_api_update(session=session)
         plan = FetchPlan(
-            nvd_url=nvd_url or NVD_URL,
-            kev_url=kev_url or KEV_URL,
-            api_key=api_key,
+            nvd_url=nvd_url or config.nvd_url,
+            kev_url=kev_url or config.kev_url,
+            api_key=key,
             since=since,
-            delay=delay,
+            page_size=config.nvd_page_size,
+            delay=delay
+            if delay is not None
+            else (config.nvd_delay_with_key if key else config.nvd_delay_without_key),
+            retries=config.download_retries,
+            timeout=config.download_timeout,
             nvd=not no_nvd,
             kev=not no_kev,
         )
@@ -186,12 +154,12 @@ def feeds_update(
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
-@pass_feeds
-def feeds_status(ctx: FeedsContext, fmt: str) -> None:
+@click.pass_context
+def feeds_status(click_ctx: click.Context, fmt: str) -> None:
     """Each feed's records, its own date and its last import."""
     from inventory.services import vulns
 
-    with ctx.session() as session:
+    with _context(click_ctx).session() as session:
         rows = [
             {
                 "feed": s.feed,

@@ -286,6 +286,40 @@ class ReportSettings(_Section):
     schedules: list[ReportScheduleSettings] = []
 
 
+class VulnSettings(_Section):
+    """Known vulnerabilities: matching detected software, and `inventory feeds update`."""
+
+    # Detected software (CPE candidates) with at least this confidence (0 to 1) is matched
+    # without a confirmation; above 1: only confirmed software is.
+    auto_confirm_confidence: float = Field(default=0.9, ge=0, le=1.01)
+    # Also match products NVD files under another vendor name (offis/dicom dcmtk, f5/nginx...).
+    vendor_aliases: bool = True
+    # Largest feed file the upload page accepts, in MB (bigger: `inventory feeds import`).
+    max_upload_mb: int = Field(default=500, ge=1, le=100_000)
+    # `inventory feeds update` only (needs Internet access; nothing else does):
+    nvd_url: str = "https://services.nvd.nist.gov/rest/json/cves/2.0"
+    kev_url: str = (
+        "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"
+    )
+    # NVD API key (raises the rate limit); set it in the environment (INVENTORY_VULNS_NVD_API_KEY).
+    nvd_api_key: SecretStr = SecretStr("")
+    # Seconds between two NVD requests: the NVD allows 5 requests per 30 s without a key, 50 with.
+    nvd_delay_without_key: float = Field(default=6.0, ge=0, le=600)
+    nvd_delay_with_key: float = Field(default=0.6, ge=0, le=600)
+    # Records per NVD request (the API's maximum is 2000).
+    nvd_page_size: int = Field(default=2000, ge=1, le=2000)
+    # Seconds one download may take; retries of a refused or failed request (with back-off).
+    download_timeout: float = Field(default=60.0, gt=0, le=3600)
+    download_retries: int = Field(default=5, ge=0, le=20)
+
+    @field_validator("nvd_url", "kev_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("expected an http(s):// URL")
+        return value
+
+
 class Settings(_Section):
     general: GeneralSettings = GeneralSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -295,6 +329,7 @@ class Settings(_Section):
     audit: AuditSettings = AuditSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     reports: ReportSettings = ReportSettings()
+    vulns: VulnSettings = VulnSettings()
 
     @property
     def var_dir(self) -> Path:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 
 from inventory.api.base import MAX_PER_PAGE, actor, bp, int_arg, json_body, requires, text_arg
 from inventory.db import get_session
 from inventory.models import Asset, Role
 from inventory.services import assets as asset_service
+from inventory.services import vulns
 
 
 def _public(asset: Asset) -> dict[str, Any]:
@@ -53,6 +54,16 @@ def list_assets() -> Any:
     }
 
 
+def _rematch(asset_id: int) -> None:
+    """A new or edited asset is matched against the imported vulnerability feeds at once."""
+    vulns.rematch_edited(
+        session=get_session(),
+        asset_ids=[asset_id],
+        options=vulns.options_from(current_app.extensions["inventory.settings"]),
+        actor=actor(),
+    )
+
+
 @bp.get("/assets/<int:asset_id>")
 @requires(Role.viewer)
 def get_asset(asset_id: int) -> Any:
@@ -66,6 +77,7 @@ def create_asset() -> Any:
     asset = asset_service.create_asset(
         session=get_session(), data=data, actor=actor(), source="api"
     )
+    _rematch(asset.id)  # type: ignore[arg-type]
     return _public(asset), 201, {"Location": f"/api/v1/assets/{asset.id}"}
 
 
@@ -78,6 +90,7 @@ def replace_asset(asset_id: int) -> Any:
     asset = asset_service.update_asset(
         session=db, asset_id=asset_id, data=data, actor=actor(), source="api"
     )
+    _rematch(asset_id)
     return _public(asset)
 
 
@@ -93,6 +106,7 @@ def patch_asset(asset_id: int) -> Any:
     asset = asset_service.update_asset(
         session=db, asset_id=asset_id, data=data, actor=actor(), source="api"
     )
+    _rematch(asset_id)
     return _public(asset)
 
 

@@ -14,6 +14,7 @@ from inventory.models import Audit, FindingStatus, ObservedService, Role, Severi
 from inventory.services import assets as asset_service
 from inventory.services import findings as finding_service
 from inventory.services.audits import audit_asset
+from inventory.services.vulns import options_from
 
 MAX_AUDITS = 100
 
@@ -95,7 +96,12 @@ def audit_now(asset_id: int) -> Any:
         return error(409, "archived", "This asset is archived; restore it before auditing it.")
     settings = current_app.extensions["inventory.settings"]
     audit = audit_asset(
-        session=db, asset_id=asset_id, settings=settings.audit, actor=actor(), trigger="api"
+        session=db,
+        asset_id=asset_id,
+        settings=settings.audit,
+        actor=actor(),
+        trigger="api",
+        vulns=options_from(settings),
     )
     finding_service.expire_acceptances(session=db)
     findings = finding_service.findings_of(session=db, asset_id=asset_id)

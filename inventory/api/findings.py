@@ -31,6 +31,7 @@ from inventory.models import Asset, AssetKind, Finding, FindingEvent, FindingSta
 from inventory.models.types import valid_id
 from inventory.services import assets as asset_service
 from inventory.services import findings as finding_service
+from inventory.services.vuln_findings import VULN_CHECKS, vulnerabilities_of
 
 STATUSES = ("open", "reopened", "accepted", "fixed", "all")  # "open" also means reopened
 SORTS = tuple(finding_service.SORTS)
@@ -48,9 +49,13 @@ def evidence_counts(evidence: dict[str, Any] | None) -> dict[str, Any]:
     return counts
 
 
-def finding_public(finding: Finding, asset: Asset) -> dict[str, Any]:
-    """A finding as scripts see it; the acceptance fields only while the risk is accepted."""
+def finding_public(
+    finding: Finding, asset: Asset, vulnerability: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A finding as scripts see it; the acceptance fields only while the risk is accepted;
+    `vulnerability` (CVE, CVSS, KEV dates, description, references) on vuln.* findings."""
     accepted = finding.status == FindingStatus.accepted
+    extra = {"vulnerability": vulnerability} if finding.check_id in VULN_CHECKS else {}
     return {
         "id": finding.id,
         "asset": {"id": asset.id, "name": asset.name},
@@ -69,6 +74,7 @@ def finding_public(finding: Finding, asset: Asset) -> dict[str, Any]:
         "accepted_reason": finding.accepted_reason if accepted else None,
         "accepted_by": finding.accepted_by if accepted else None,
         "accepted_until": iso(finding.accepted_until) if accepted else None,
+        **extra,
     }
 
 
@@ -128,7 +134,11 @@ def list_findings() -> Any:
         limit=per_page,
         offset=(paging["page"] - 1) * per_page,
     )
-    return {"items": [finding_public(f, a) for f, a in rows], **paging}
+    vulnerabilities = vulnerabilities_of(session=db, findings=[f for f, _ in rows])
+    return {
+        "items": [finding_public(f, a, vulnerabilities.get(f.id)) for f, a in rows],  # type: ignore[arg-type]
+        **paging,
+    }
 
 
 def _finding_with_events(finding_id: int) -> dict[str, Any]:
@@ -136,7 +146,11 @@ def _finding_with_events(finding_id: int) -> dict[str, Any]:
     finding = finding_service.get_finding(session=db, finding_id=finding_id)
     asset = asset_service.get_asset(session=db, asset_id=finding.asset_id)
     events = finding_service.finding_events(session=db, finding_id=finding_id)
-    return {**finding_public(finding, asset), "events": [_event_public(e) for e in events]}
+    vulnerability = vulnerabilities_of(session=db, findings=[finding]).get(finding_id)
+    return {
+        **finding_public(finding, asset, vulnerability),
+        "events": [_event_public(e) for e in events],
+    }
 
 
 @bp.get("/findings/<int:finding_id>")

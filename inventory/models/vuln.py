@@ -51,6 +51,9 @@ class Vulnerability(SQLModel, table=True):
     )
     # The NVD's copy of CISA's date added, when the record carries it.
     cisa_exploit_add: date | None = Field(default=None, sa_type=Date)
+    # Its configurations need a full evaluation (AND, negate, several nodes); the others apply
+    # exactly when one of their vulnerable criteria (vuln_cpe_match) matches.
+    needs_full_check: bool = Field(default=False, sa_type=Boolean)
 
 
 class VulnCpeMatch(SQLModel, table=True):

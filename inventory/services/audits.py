@@ -30,6 +30,7 @@ from inventory.models import (
 from inventory.models.types import utcnow
 from inventory.services.assets import get_asset
 from inventory.services.findings import FindingQuery, list_findings
+from inventory.services.vuln_match import VulnOptions
 from inventory.validators import ExpectedService
 
 __all__ = [
@@ -64,9 +65,16 @@ def target_for(asset: Asset, settings: Any = None) -> Target:
 
 
 def audit_asset(
-    *, session: Session, asset_id: int, settings: Any, actor: str, trigger: str = "user"
+    *,
+    session: Session,
+    asset_id: int,
+    settings: Any,
+    actor: str,
+    trigger: str = "user",
+    vulns: VulnOptions | None = None,
 ) -> Audit:
-    """Audit one asset now (synchronously) and store the result."""
+    """Audit one asset now (synchronously) and store the result. `vulns` ([vulns] settings, see
+    inventory.services.vulns.options_from) decides which detected software is matched."""
     from inventory.services import schedule as schedule_service
 
     asset = get_asset(session=session, asset_id=asset_id)
@@ -83,7 +91,13 @@ def audit_asset(
     )
     # record_audit commits: the schedule's "last run" and the audit itself together.
     return record_audit(
-        session=session, asset_id=asset_id, report=report, actor=actor, trigger=trigger, now=now
+        session=session,
+        asset_id=asset_id,
+        report=report,
+        actor=actor,
+        trigger=trigger,
+        now=now,
+        vulns=vulns,
     )
 
 
@@ -110,8 +124,10 @@ def record_audit(
     actor: str,
     trigger: str = "user",
     now: datetime | None = None,
+    vulns: VulnOptions | None = None,
 ) -> Audit:
-    """Store an audit and move each finding along its lifecycle, in one transaction."""
+    """Store an audit and move each finding along its lifecycle, in one transaction; then, when
+    it reached the asset, match the software it detected against known vulnerabilities."""
     now = now or utcnow()
     who = f"audit by {actor}"[:64]
     try:
@@ -161,6 +177,10 @@ def record_audit(
     except Exception:
         session.rollback()
         raise
+    if report.reachable:
+        from inventory.services.vulns import after_audit
+
+        after_audit(session=session, asset_id=asset_id, options=vulns, actor=actor, now=now)
     return audit
 
 

@@ -486,6 +486,8 @@ def complete(
         from inventory.services.stale import fix_stale
 
         fix_stale(session, [claim.asset_id], now, f"audit by {worker_id}"[:64])
+    from inventory.services.vulns import options_from
+
     # record_audit commits: the schedule row, the audit and its findings together.
     return record_audit(
         session=session,
@@ -494,6 +496,7 @@ def complete(
         actor=worker_id,
         trigger=TRIGGER,
         now=now,
+        vulns=options_from(settings),
     )
 
 

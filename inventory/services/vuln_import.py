@@ -32,11 +32,15 @@ from inventory.models import (
 from inventory.models.types import utcnow
 from inventory.vulns.feeds import FeedError, FeedHeader, open_feed
 from inventory.vulns.kev import KevRecord, read_kev
+from inventory.vulns.matching import needs_full_check
 from inventory.vulns.nvd import CveRecord, RecordError, read_cve
 
 __all__ = ["FeedError", "ImportResult", "import_files"]
 
 BATCH = 2000
+MAX_KEV_ENTRIES = 100_000  # CISA's catalog holds about 1,500; it is read whole
+_VULNERABILITY = Vulnerability.__table__  # type: ignore[attr-defined]
+_CPE_MATCH = VulnCpeMatch.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -103,6 +107,7 @@ def _vuln_row(record: CveRecord) -> dict[str, Any]:
         "references": record.references,
         "configurations": record.configurations,
         "cisa_exploit_add": record.cisa_exploit_add,
+        "needs_full_check": needs_full_check(record.parsed),
     }
 
 
@@ -158,11 +163,15 @@ def _import_nvd(session: Session, records: Iterator[CveRecord], result: ImportRe
         result.unchanged += len(latest) - len(new) - len(changed)
         matches: list[dict[str, Any]] = []
         if new:
-            ids = {
+            # Core statements: a plain executemany (the ORM's bulk insert fetches keys back in
+            # small batches, which costs more than the insert itself at this size).
+            session.execute(_VULNERABILITY.insert(), [_vuln_row(r) for r in new])
+            ids: dict[str, int] = {
                 cve: vid
-                for vid, cve in session.execute(
-                    insert(Vulnerability).returning(Vulnerability.id, Vulnerability.cve_id),
-                    [_vuln_row(r) for r in new],
+                for cve, vid in session.execute(
+                    select(Vulnerability.cve_id, Vulnerability.id).where(
+                        Vulnerability.cve_id.in_([r.cve_id for r in new])
+                    )
                 )
             }
             for record in new:
@@ -180,8 +189,8 @@ def _import_nvd(session: Session, records: Iterator[CveRecord], result: ImportRe
             for record in changed:
                 matches += _match_rows(stored[record.cve_id][0], record)
             result.updated += len(changed)
-        for chunk in range(0, len(matches), 5000):
-            session.execute(insert(VulnCpeMatch), matches[chunk : chunk + 5000])
+        if matches:
+            session.execute(_CPE_MATCH.insert(), matches)
 
 
 def _refresh_products(session: Session) -> None:
@@ -223,6 +232,15 @@ def _import_kev(
     incoming = {}
     for record in records:  # the catalog is small (about 1,500 entries): read it whole
         result.records += 1
+        if result.records > MAX_KEV_ENTRIES:
+            raise FeedError(
+                N_(
+                    "%(file)s has more than %(max)d entries, far more than CISA's catalog; "
+                    "nothing was imported."
+                ),
+                file=result.filename,
+                max=MAX_KEV_ENTRIES,
+            )
         incoming[record.cve_id] = _kev_row(record)
     last = session.scalars(
         select(FeedImport.feed_date)

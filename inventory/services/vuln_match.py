@@ -1,16 +1,20 @@
-"""Re-matching assets against the stored vulnerability records, and the findings it keeps.
+"""Re-matching assets against the stored vulnerability records.
 
 Matching reads, for the (vendor, product) pairs the assets run, only their vulnerable criteria
-(the indexed `vuln_cpe_match` table), narrows each asset CPE name to the records that have a
-criterion for it, and evaluates just those records' configurations in full
-(inventory.vulns.matching). Findings follow the audit lifecycle (inventory.services.audits);
-each finding's evidence carries a digest of what it was built from, so a re-match with nothing
-new only moves last-seen dates, in bulk, without rebuilding or comparing evidence.
+(the indexed `vuln_cpe_match` table) and finds, for each CPE name an asset runs, the records with
+a criterion for it. Most records (a single OR node: `Vulnerability.needs_full_check` false) apply
+exactly when such a criterion matches, so the index answers for them; only the others have their
+configurations read and evaluated in full (inventory.vulns.matching). Assets with the same
+software (one workstation image, one modality model) share the answer. What the matches mean for
+findings is inventory.services.vuln_findings.
+
+The software of an asset is its declared CPE names plus the detected candidates that a user
+confirmed or whose confidence reaches the configured threshold (never the rejected ones). The
+candidates follow the audits (refresh_candidates, called when an audit is recorded).
 """
 
 from __future__ import annotations
 
-import hashlib
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -18,67 +22,47 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, or_, select, tuple_, update
+from sqlalchemy import or_, select, tuple_
 from sqlmodel import Session
 
-from inventory.i18n import N_
 from inventory.models import (
     Asset,
     AssetAddress,
     CandidateStatus,
-    Finding,
-    FindingEvent,
-    FindingStatus,
     KevEntry,
     ObservedService,
-    Severity,
     SoftwareCandidate,
     VulnCpeMatch,
     Vulnerability,
 )
-from inventory.models.types import utcnow
 from inventory.vulns import detect
 from inventory.vulns.cpe import Cpe, CpeError, aliases_of, parse, unescape
 from inventory.vulns.matching import Configuration, Criterion, Match, applies, criterion_matches
 from inventory.vulns.matching import parse_configurations as _parse_configurations
 from inventory.vulns.versions import version_key
 
-__all__ = ["CVE_CHECK", "KEV_CHECK", "RematchResult", "VulnOptions", "rematch", "severity_for"]
-
-CVE_CHECK = "vuln.cve"
-KEV_CHECK = "vuln.kev"
-ACTIVE = (FindingStatus.open, FindingStatus.reopened, FindingStatus.accepted)
-CVE_REMEDIATION = N_(
-    "Update this software to a version its vendor lists as fixed (see the references). Until "
-    "then, let only the systems that need it reach it, through the firewall or the VPN."
-)
-KEV_REMEDIATION = N_(
-    "Attackers are exploiting this vulnerability now: update this software first, before the "
-    "due date CISA set, or take the system off the network until it is updated."
-)
-MAX_REFERENCES = 20
+__all__ = [
+    "AssetSoftware",
+    "Record",
+    "RematchResult",
+    "Software",
+    "VulnOptions",
+    "chunks",
+    "find_matches",
+    "kev_entries",
+    "load_assets",
+    "refresh_candidates",
+]
 
 
 @dataclass(frozen=True)
 class VulnOptions:
-    """[vulns] settings: the confidence from which a detected candidate is used without a
-    confirmation, and whether vendor aliases (inventory.vulns.cpe.VENDOR_ALIASES) are tried."""
+    """[vulns] settings that matching needs: the confidence from which a detected candidate is
+    used without a confirmation, and whether vendor aliases (inventory.vulns.cpe.VENDOR_ALIASES)
+    are tried."""
 
     auto_confirm_confidence: float = 0.9
     vendor_aliases: bool = True
-
-
-def severity_for(score: float | None) -> Severity:
-    """CVSS qualitative ratings (the same bands in v2, v3 and v4); no score: medium."""
-    if score is None:
-        return Severity.medium
-    if score >= 9.0:
-        return Severity.critical
-    if score >= 7.0:
-        return Severity.high
-    if score >= 4.0:
-        return Severity.medium
-    return Severity.low if score > 0 else Severity.info
 
 
 @dataclass
@@ -91,7 +75,7 @@ class RematchResult:
 
 
 @dataclass
-class _Software:
+class Software:
     """One CPE name an asset runs, and where Vigie knows it from."""
 
     cpe: Cpe
@@ -100,13 +84,25 @@ class _Software:
 
 
 @dataclass
-class _Asset:
+class AssetSoftware:
     id: int
     address: str = ""
-    software: list[_Software] = field(default_factory=list)
+    software: list[Software] = field(default_factory=list)
 
 
-def _chunks(items: Sequence[Any], size: int = 900) -> Iterable[Sequence[Any]]:
+@dataclass
+class Record:
+    """What a record's findings are built from, short of its text."""
+
+    cve_id: str
+    last_modified: datetime
+    score: float | None
+    full: bool  # needs_full_check
+    configurations: tuple[Configuration, ...] | None = None  # read only when `full`
+
+
+def chunks(items: Sequence[Any], size: int = 900) -> Iterable[Sequence[Any]]:
+    """Slices small enough for an IN (...) list on every database."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -119,10 +115,11 @@ def refresh_candidates(session: Session, asset_ids: Sequence[int], now: datetime
 
     A new version of a product inherits the decision taken on the previous one (an Orthanc the
     user confirmed stays confirmed after an upgrade), so a decision is asked for only once.
+    Flushes, does not commit.
     """
     observed: dict[int, list[ObservedService]] = defaultdict(list)
     stored: dict[int, list[SoftwareCandidate]] = defaultdict(list)
-    for chunk in _chunks(asset_ids):
+    for chunk in chunks(asset_ids):
         for seen in session.scalars(
             select(ObservedService).where(ObservedService.asset_id.in_(chunk))
         ):
@@ -159,48 +156,64 @@ def refresh_candidates(session: Session, asset_ids: Sequence[int], now: datetime
     session.flush()
 
 
-# --- matching -------------------------------------------------------------------------------
+# --- what the assets run --------------------------------------------------------------------
 
 
-def _load_assets(
+def load_assets(
     session: Session, asset_ids: Sequence[int] | None, options: VulnOptions
-) -> dict[int, _Asset]:
+) -> dict[int, AssetSoftware]:
     statement = select(Asset.id, Asset.software).where(Asset.archived_at.is_(None))
-    rows = []
+    rows: list[Any] = []
     if asset_ids is None:
         rows = list(session.execute(statement))
     else:
-        for chunk in _chunks(list(asset_ids)):
+        for chunk in chunks(sorted(set(asset_ids))):
             rows += list(session.execute(statement.where(Asset.id.in_(chunk))))
-    assets = {asset_id: _Asset(asset_id) for asset_id, _ in rows}
+    assets = {asset_id: AssetSoftware(asset_id) for asset_id, _ in rows}
     for asset_id, software in rows:
         for name in software or []:
             try:
-                assets[asset_id].software.append(_Software(parse(name), "declared"))
+                assets[asset_id].software.append(Software(parse(name), "declared"))
             except CpeError:
                 continue  # validated on the way in; an old or hand-edited row is skipped
     ids = list(assets)
-    for chunk in _chunks(ids):
-        for asset_id, address in session.execute(
-            select(AssetAddress.asset_id, AssetAddress.address)
-            .where(AssetAddress.asset_id.in_(chunk))
-            .order_by(AssetAddress.asset_id, AssetAddress.position.desc())
-        ):
-            assets[asset_id].address = str(address)  # the last one written is position 0
-    refresh_candidates(session, ids, utcnow())
+    # The first address of each asset (position 0), for the finding's "where".
+    address_query = select(AssetAddress.asset_id, AssetAddress.address).where(
+        AssetAddress.position == 0
+    )
     used = or_(
         SoftwareCandidate.status == CandidateStatus.confirmed,
         (SoftwareCandidate.status == CandidateStatus.pending)
         & (SoftwareCandidate.confidence >= options.auto_confirm_confidence),
     )
-    for chunk in _chunks(ids):
-        for cand in session.scalars(
-            select(SoftwareCandidate).where(SoftwareCandidate.asset_id.in_(chunk), used)
-        ):
-            asset = assets[cand.asset_id]
-            if all(str(s.cpe) != cand.cpe for s in asset.software):
-                asset.software.append(_Software(parse(cand.cpe), "detected", cand.port))
+    candidate_query = select(
+        SoftwareCandidate.asset_id, SoftwareCandidate.cpe, SoftwareCandidate.port
+    ).where(used)
+    for statement, wanted in ((address_query, "address"), (candidate_query, "candidate")):
+        column = AssetAddress.asset_id if wanted == "address" else SoftwareCandidate.asset_id
+        parts = (
+            [statement]
+            if asset_ids is None
+            else [statement.where(column.in_(chunk)) for chunk in chunks(ids)]
+        )
+        for part in parts:
+            for row in session.execute(part):
+                asset = assets.get(row[0])
+                if asset is None:
+                    continue  # archived
+                if wanted == "address":
+                    asset.address = str(row[1])
+                elif all(s.cpe.text != row[1] for s in asset.software):
+                    try:
+                        asset.software.append(Software(parse(row[1]), "detected", row[2]))
+                    except CpeError:
+                        continue
     return assets
+
+
+# --- the criteria index ---------------------------------------------------------------------
+
+Hits = dict[int, list[str]]  # vulnerability id -> the criteria that matched
 
 
 class _ProductIndex:
@@ -224,18 +237,21 @@ class _ProductIndex:
         else:
             self.exact[version_key(unescape(version))].append((vid, criterion))
 
-    def hits(self, cpe: Cpe) -> set[int]:
+    def hits(self, cpe: Cpe) -> Hits:
         if not self._sorted:
             self.ranged.sort(key=lambda row: row[0])
             self._sorted = True
-        found = {vid for vid, c in self.other if criterion_matches(c, cpe)}
-        if cpe.version in {"*", "-"}:
-            return found
-        key = version_key(unescape(cpe.version))
-        found |= {vid for vid, c in self.exact.get(key, ()) if criterion_matches(c, cpe)}
-        # Ranges whose upper bound is below the version cannot hold it: skip them at once.
-        start = bisect_left(self.ranged, key, key=lambda row: row[0])
-        found |= {vid for _, vid, c in self.ranged[start:] if criterion_matches(c, cpe)}
+        found: Hits = defaultdict(list)
+        candidates: list[tuple[int, Criterion]] = list(self.other)
+        if cpe.version not in {"*", "-"}:
+            key = version_key(unescape(cpe.version))
+            candidates += self.exact.get(key, ())
+            # Ranges whose upper bound is below the version cannot hold it: skip them at once.
+            start = bisect_left(self.ranged, key, key=lambda row: row[0])
+            candidates += [(vid, c) for _, vid, c in self.ranged[start:]]
+        for vid, criterion in candidates:
+            if criterion_matches(criterion, cpe):
+                found[vid].append(criterion.criteria)
         return found
 
 
@@ -247,8 +263,7 @@ def _criteria_index(
 ) -> dict[tuple[str, str], _ProductIndex]:
     """The vulnerable criteria of these (vendor, product) pairs, from the indexed table."""
     index: dict[tuple[str, str], _ProductIndex] = defaultdict(_ProductIndex)
-    ordered = sorted(keys)
-    for chunk in _chunks(ordered, 400):
+    for chunk in chunks(sorted(keys), 400):
         rows = session.execute(
             select(
                 VulnCpeMatch.vulnerability_id,
@@ -271,375 +286,144 @@ def _criteria_index(
     return index
 
 
-def _variants(cpe: Cpe, aliases: bool) -> list[Cpe]:
-    names = [cpe]
+def _variants(cpe: Cpe, aliases: bool) -> list[tuple[Cpe, str]]:
+    """The name itself, then under each other vendor name NVD uses for the product."""
+    names = [(cpe, "")]
     if aliases:
-        names += [cpe.with_vendor(v) for v in aliases_of(cpe.vendor, cpe.product)]
+        names += [(cpe.with_vendor(v), v) for v in aliases_of(cpe.vendor, cpe.product)]
     return names
 
 
+# --- matching -------------------------------------------------------------------------------
+
+
 @dataclass
-class _Light:
-    """What a record's findings are built from, short of its text."""
+class _NameHits:
+    """One asset CPE name's hits: strict, and through each vendor alias."""
 
-    cve_id: str
-    last_modified: datetime
-    score: float | None
-    configurations: tuple[Configuration, ...]
+    strict: Hits
+    aliased: list[tuple[str, Hits]]
+
+    def records(self) -> set[int]:
+        found = set(self.strict)
+        for _, hits in self.aliased:
+            found |= set(hits)
+        return found
 
 
-def _matches(
-    session: Session, assets: dict[int, _Asset], options: VulnOptions
-) -> tuple[dict[int, dict[int, Match]], dict[int, _Light]]:
-    """For each asset, the records that apply to it ({vulnerability id: Match})."""
-    keys = {
-        v.key
-        for asset in assets.values()
-        for s in asset.software
-        for v in _variants(s.cpe, options.vendor_aliases)
-    }
-    index = _criteria_index(session, keys) if keys else {}
-    hits: dict[str, set[int]] = {}  # one asset CPE name -> records with a vulnerable hit
-    per_asset: dict[int, set[int]] = {}
-    for asset in assets.values():
-        wanted: set[int] = set()
-        for s in asset.software:
-            name = str(s.cpe)
-            if name not in hits:
-                found: set[int] = set()
-                for variant in _variants(s.cpe, options.vendor_aliases):
-                    if variant.key in index:
-                        found |= index[variant.key].hits(variant)
-                hits[name] = found
-            wanted |= hits[name]
-        if wanted:
-            per_asset[asset.id] = wanted
-    needed = sorted(set().union(*per_asset.values())) if per_asset else []
-    records: dict[int, _Light] = {}
+def _simple_match(vid: int, names: list[Cpe], hits: dict[str, _NameHits]) -> Match | None:
+    """A single-node OR record applies exactly when a vulnerable criterion matched; strict names
+    first, an alias only when no strict name matched (as matching.applies does)."""
+    match = Match()
+    criteria: set[str] = set()
+    for name in names:
+        found = hits[name.text].strict.get(vid)
+        if found:
+            match.cpes.append(name.text)
+            criteria.update(found)
+    if not match.cpes:
+        for name in names:
+            for vendor, aliased in hits[name.text].aliased:
+                found = aliased.get(vid)
+                if found:
+                    match.cpes, match.alias = [name.text], vendor
+                    criteria.update(found)
+                    break
+            if match.cpes:
+                break
+    if not match.cpes:
+        return None
+    match.criteria = sorted(criteria)
+    return match
+
+
+def _load_records(session: Session, needed: list[int]) -> dict[int, Record]:
+    records: dict[int, Record] = {}
     columns = (
         Vulnerability.id,
         Vulnerability.cve_id,
         Vulnerability.last_modified,
         Vulnerability.cvss_score,
-        Vulnerability.configurations,
+        Vulnerability.needs_full_check,
     )
-    for chunk in _chunks(needed):
-        for vid, cve, modified, score, raw in session.execute(
+    for chunk in chunks(needed):
+        for vid, cve, modified, score, full in session.execute(
             select(*columns).where(Vulnerability.id.in_(chunk))
         ):
-            records[vid] = _Light(cve, modified, score, _parse_configurations(raw))
-    # Assets with the same software (one workstation image, one modality model) share the answer.
-    result: dict[int, dict[int, Match]] = {}
-    by_profile: dict[tuple[str, ...], dict[int, Match]] = {}
-    for asset_id, wanted in per_asset.items():
-        names = [s.cpe for s in assets[asset_id].software]
-        profile = tuple(sorted(str(name) for name in names))
-        applying = by_profile.get(profile)
-        if applying is None:
-            applying = {}
-            for vid in wanted:
-                match = applies(records[vid].configurations, names, aliases=options.vendor_aliases)
-                if match is not None:
-                    applying[vid] = match
-            by_profile[profile] = applying
-        if applying:
-            result[asset_id] = applying
+            records[vid] = Record(cve, modified, score, bool(full))
+    complex_ids = sorted(vid for vid, r in records.items() if r.full)
+    for chunk in chunks(complex_ids):
+        for vid, raw in session.execute(
+            select(Vulnerability.id, Vulnerability.configurations).where(
+                Vulnerability.id.in_(chunk)
+            )
+        ):
+            records[vid].configurations = _parse_configurations(raw)
+    return records
+
+
+def find_matches(
+    session: Session, assets: dict[int, AssetSoftware], options: VulnOptions
+) -> tuple[dict[int, dict[int, Match]], dict[int, Record]]:
+    """For each asset, the records that apply to it ({vulnerability id: Match})."""
+    keys = {
+        variant.key
+        for asset in assets.values()
+        for s in asset.software
+        for variant, _ in _variants(s.cpe, options.vendor_aliases)
+    }
+    index = _criteria_index(session, keys) if keys else {}
+    hits: dict[str, _NameHits] = {}  # asset CPE name -> records with a vulnerable hit
+    per_profile: dict[tuple[str, ...], set[int]] = {}
+    profiles: dict[int, tuple[str, ...]] = {}
+    for asset in assets.values():
+        profile = tuple(sorted({s.cpe.text for s in asset.software}))
+        profiles[asset.id] = profile
+        if profile in per_profile:
+            continue
+        wanted: set[int] = set()
+        for s in asset.software:
+            name = s.cpe.text
+            if name not in hits:
+                strict: Hits = {}
+                aliased: list[tuple[str, Hits]] = []
+                for variant, vendor in _variants(s.cpe, options.vendor_aliases):
+                    found = index[variant.key].hits(variant) if variant.key in index else {}
+                    if not vendor:
+                        strict = found
+                    elif found:
+                        aliased.append((vendor, found))
+                hits[name] = _NameHits(strict, aliased)
+            wanted |= hits[name].records()
+        per_profile[profile] = wanted
+    needed = sorted(set().union(*per_profile.values())) if per_profile else []
+    records = _load_records(session, needed)
+    answers: dict[tuple[str, ...], dict[int, Match]] = {}
+    for profile, wanted in per_profile.items():
+        names = [parse(text) for text in profile]
+        applying: dict[int, Match] = {}
+        for vid in wanted:
+            record = records.get(vid)
+            if record is None:
+                continue  # deleted meanwhile
+            if record.full:
+                match = applies(record.configurations or (), names, aliases=options.vendor_aliases)
+            else:
+                match = _simple_match(vid, names, hits)
+            if match is not None:
+                applying[vid] = match
+        answers[profile] = applying
+    result = {
+        asset_id: answers[profile] for asset_id, profile in profiles.items() if answers[profile]
+    }
     return result, records
 
 
-# --- findings -------------------------------------------------------------------------------
-
-
-@dataclass
-class _Wanted:
-    """A finding the match calls for; its evidence is built only when it is new or changed."""
-
-    asset_id: int
-    check: str
-    vid: int
-    subject: str
-    address: str
-    port: int | None
-    severity: Severity
-    software: str
-    sources: str
-    match: Match
-    kev: KevEntry | None
-    digest: str
-
-
-def _digest(light: _Light, match: Match, kev: KevEntry | None, sources: str, port: Any) -> str:
-    facts = [
-        light.last_modified.isoformat(),
-        str(light.score),
-        " ".join(match.cpes),
-        " ".join(match.criteria[:10]),
-        match.platform,
-        match.alias,
-        sources,
-        str(port),
-        f"{kev.date_added} {kev.due_date} {kev.ransomware} {kev.name}" if kev else "-",
-    ]
-    return hashlib.sha1("|".join(facts).encode()).hexdigest()[:20]
-
-
-def _wanted(
-    assets: dict[int, _Asset],
-    matches: dict[int, dict[int, Match]],
-    records: dict[int, _Light],
-    kev: dict[str, KevEntry],
-) -> dict[tuple[int, str, str], _Wanted]:
-    wanted: dict[tuple[int, str, str], _Wanted] = {}
-    # (software with sources and ports, record) -> what its findings are made of, worked out once
-    done: dict[tuple[Any, int], tuple[str, str, int | None, str]] = {}
-    for asset_id, found in matches.items():
-        asset = assets[asset_id]
-        profile = tuple(sorted((str(s.cpe), s.source, s.port or 0) for s in asset.software))
-        by_name: dict[str, _Software] | None = None
-        for vid, match in found.items():
-            light = records[vid]
-            entry = kev.get(light.cve_id)
-            facts = done.get((profile, vid))
-            if facts is None:
-                by_name = by_name or {str(s.cpe): s for s in asset.software}
-                used = [by_name[c] for c in match.cpes if c in by_name]
-                port = next((s.port for s in used if s.port), None)
-                sources = "+".join(sorted({s.source for s in used})) or "declared"
-                software = parse(match.cpes[0]).label()
-                facts = (software, sources, port, _digest(light, match, entry, sources, port))
-                done[(profile, vid)] = facts
-            software, sources, port, digest = facts
-            wanted[(asset_id, CVE_CHECK, light.cve_id)] = _Wanted(
-                asset_id,
-                CVE_CHECK,
-                vid,
-                light.cve_id,
-                asset.address,
-                port,
-                severity_for(light.score),
-                software,
-                sources,
-                match,
-                entry,
-                digest,
-            )
-            if entry is not None:
-                wanted[(asset_id, KEV_CHECK, light.cve_id)] = _Wanted(
-                    asset_id,
-                    KEV_CHECK,
-                    vid,
-                    light.cve_id,
-                    asset.address,
-                    port,
-                    Severity.critical,
-                    software,
-                    sources,
-                    match,
-                    entry,
-                    digest,
-                )
-    return wanted
-
-
-def _evidence(item: _Wanted, vuln: Vulnerability) -> dict[str, Any]:
-    match, kev = item.match, item.kev
-    evidence: dict[str, Any] = {
-        "cve": vuln.cve_id,
-        "software": item.software,
-        "cpes": match.cpes,
-        "criteria": match.criteria[:10],
-        "source": item.sources,
-        "description": vuln.description[:4000],
-        "references": vuln.references[:MAX_REFERENCES],
-        "nvd_status": vuln.status,
-        "last_modified": vuln.last_modified.date().isoformat() if vuln.last_modified else "",
-        "kev": kev is not None,
-        "digest": item.digest,
-    }
-    if vuln.cvss_score is not None:
-        evidence["cvss_score"] = vuln.cvss_score
-        evidence["cvss_version"] = vuln.cvss_version
-        evidence["cvss_vector"] = vuln.cvss_vector
-    if match.platform:
-        evidence["platform"] = match.platform
-    if match.alias:
-        evidence["vendor_alias"] = match.alias
-    if kev is not None:
-        evidence["kev_added"] = kev.date_added.isoformat()
-        evidence["kev_due"] = kev.due_date.isoformat() if kev.due_date else ""
-        evidence["kev_ransomware"] = kev.ransomware
-        evidence["kev_name"] = kev.name
-    return evidence
-
-
-def _title(item: _Wanted) -> str:
-    """The stored English title (the pages rebuild it in the reader's language)."""
-    if item.check == KEV_CHECK and item.kev is not None:
-        return (
-            f"{item.subject} in {item.software} is being exploited by attackers "
-            f"(CISA KEV since {item.kev.date_added.isoformat()})"
-        )[:255]
-    return f"Known vulnerability {item.subject} in {item.software}"[:255]
-
-
-def _full_rows(session: Session, items: Iterable[_Wanted]) -> dict[int, Vulnerability]:
-    ids = sorted({item.vid for item in items})
-    rows: dict[int, Vulnerability] = {}
-    for chunk in _chunks(ids):
-        for vuln in session.scalars(select(Vulnerability).where(Vulnerability.id.in_(chunk))):
-            rows[vuln.id] = vuln  # type: ignore[index]
-    return rows
-
-
-def _event(
-    finding_id: int, who: str, old: str | None, new: str, now: datetime, note: str
-) -> dict[str, Any]:
-    return {
-        "finding_id": finding_id,
-        "at": now,
-        "actor": who,
-        "old_status": old,
-        "new_status": new,
-        "note": note,
-    }
-
-
-def _sync_findings(
-    session: Session,
-    scope: set[int],
-    wanted: dict[tuple[int, str, str], _Wanted],
-    who: str,
-    now: datetime,
-    result: RematchResult,
-) -> None:
-    digest = Finding.evidence["digest"].as_string()
-    columns = (
-        Finding.id,
-        Finding.asset_id,
-        Finding.check_id,
-        Finding.subject,
-        Finding.status,
-        Finding.accepted_until,
-        digest.label("digest"),
-    )
-    existing: dict[tuple[int, str, str], Any] = {}
-    statement = select(*columns).where(Finding.check_id.in_([CVE_CHECK, KEV_CHECK]))
-    for row in session.execute(statement):
-        if row.asset_id in scope:
-            existing[(row.asset_id, row.check_id, row.subject)] = row
-    events: list[dict[str, Any]] = []
-    touched: list[int] = []
-    changed: list[tuple[int, _Wanted, dict[str, Any]]] = []
-    fixed: list[int] = []
-    for key, row in existing.items():
-        item = wanted.get(key)
-        status = FindingStatus(row.status)
-        if item is None:
-            if status in ACTIVE:
-                fixed.append(row.id)
-                events.append(_event(row.id, who, status, "fixed", now, "no longer matches"))
-                result.fixed += 1
-            continue
-        values: dict[str, Any] = {}
-        if status == FindingStatus.fixed:
-            values = {"status": FindingStatus.reopened, "fixed_at": None}
-            events.append(_event(row.id, who, status, "reopened", now, "matches again"))
-            result.reopened += 1
-        elif status == FindingStatus.accepted and row.accepted_until and row.accepted_until <= now:
-            values = {"status": FindingStatus.reopened}
-            events.append(_event(row.id, who, status, "reopened", now, "risk acceptance expired"))
-            result.reopened += 1
-        else:
-            result.still += 1
-        if values or row.digest != item.digest:
-            changed.append((row.id, item, values))
-        else:
-            touched.append(row.id)
-    for chunk in _chunks(fixed):
-        session.execute(
-            update(Finding)
-            .where(Finding.id.in_(chunk))
-            .values(status=FindingStatus.fixed, fixed_at=now)
+def kev_entries(session: Session, cve_ids: Iterable[str]) -> dict[str, KevEntry]:
+    entries: dict[str, KevEntry] = {}
+    for chunk in chunks(sorted(set(cve_ids))):
+        entries.update(
+            (e.cve_id, e)
+            for e in session.scalars(select(KevEntry).where(KevEntry.cve_id.in_(chunk)))
         )
-    for chunk in _chunks(touched):
-        session.execute(update(Finding).where(Finding.id.in_(chunk)).values(last_seen=now))
-    new = [item for key, item in wanted.items() if key not in existing]
-    full = _full_rows(session, [item for _, item, _ in changed] + new)
-    if changed:
-        session.execute(
-            update(Finding),
-            [
-                {
-                    "id": fid,
-                    "last_seen": now,
-                    "evidence": _evidence(item, full[item.vid]),
-                    "severity": item.severity,
-                    "title": _title(item),
-                    "port": item.port,
-                    **values,
-                }
-                for fid, item, values in changed
-            ],
-        )
-    for chunk in _chunks(new, 2000):
-        ids = session.execute(
-            insert(Finding).returning(Finding.id),
-            [
-                {
-                    "asset_id": w.asset_id,
-                    "check_id": w.check,
-                    "subject": w.subject,
-                    "address": w.address,
-                    "port": w.port,
-                    "severity": w.severity,
-                    "title": _title(w),
-                    "remediation": KEV_REMEDIATION if w.check == KEV_CHECK else CVE_REMEDIATION,
-                    "evidence": _evidence(w, full[w.vid]),
-                    "status": FindingStatus.open,
-                    "first_seen": now,
-                    "last_seen": now,
-                    "accepted_reason": "",
-                    "accepted_by": "",
-                }
-                for w in chunk
-            ],
-            execution_options={"synchronize_session": False},
-        ).scalars()
-        events += [_event(fid, who, None, "open", now, "") for fid in ids]
-        result.opened += len(chunk)
-    for chunk in _chunks(events, 5000):
-        session.execute(insert(FindingEvent), list(chunk))
-
-
-def rematch(
-    *,
-    session: Session,
-    asset_ids: Sequence[int] | None = None,
-    options: VulnOptions | None = None,
-    actor: str = "system",
-    now: datetime | None = None,
-) -> RematchResult:
-    """Match live assets (all, or `asset_ids`) against the stored records; one transaction."""
-    options = options or VulnOptions()
-    now = now or utcnow()
-    who = f"vulnerability match by {actor}"[:64]
-    result = RematchResult()
-    try:
-        assets = _load_assets(session, asset_ids, options)
-        result.assets = len(assets)
-        matches, records = _matches(session, assets, options)
-        cves = sorted({records[vid].cve_id for found in matches.values() for vid in found})
-        kev: dict[str, KevEntry] = {}
-        for chunk in _chunks(cves):
-            kev.update(
-                (e.cve_id, e)
-                for e in session.scalars(select(KevEntry).where(KevEntry.cve_id.in_(chunk)))
-            )
-        wanted = _wanted(assets, matches, records, kev)
-        _sync_findings(session, set(assets), wanted, who, now, result)
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
-    session.expire_all()  # rows changed by bulk statements must not show their old values
-    return result
+    return entries

@@ -1,48 +1,68 @@
-"""Known vulnerabilities on assets: re-matching every asset's software against the imported feeds,
-`vuln.cve` and `vuln.kev` findings, and the detected-software candidates a user confirms or rejects.
+"""Known vulnerabilities on assets, as the web pages, the API, the CLI and the audits use them:
+feed imports followed by a re-match of every asset, re-matching one asset after an audit or an
+edit of its software, the detected-software candidates a user confirms or rejects, the product
+search of the asset form and the state of the feeds.
 
-The software of an asset is its declared CPE names plus the detected candidates that a user
-confirmed or whose confidence reaches the configured threshold (never the rejected ones).
-
-Findings follow the audit lifecycle (inventory.services.audits): one per (asset, check, CVE);
-new ones open; still matching ones move their last-seen date; ones that no longer match (the
-version was updated in the form, a record was corrected) are fixed; ones that match again are
-reopened; accepted risks stay accepted until their date. Matching needs no probe: a feed import
-re-matches every asset at once.
+Matching needs no probe: a feed import re-matches every asset at once, from what is stored
+(inventory.services.vuln_match for the matching, inventory.services.vuln_findings for what it
+means for findings).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from inventory.errors import InvalidInput, NotFound
 from inventory.i18n import N_
-from inventory.models import CandidateStatus, FeedImport, FeedKind, SoftwareCandidate, VulnProduct
+from inventory.models import (
+    AssetChange,
+    CandidateStatus,
+    ChangeAction,
+    FeedImport,
+    FeedKind,
+    SoftwareCandidate,
+    Vulnerability,
+    VulnProduct,
+)
 from inventory.models.types import utcnow, valid_id
-from inventory.services.vuln_import import FeedError, ImportResult, feed_counts, import_files
-from inventory.services.vuln_match import (
+from inventory.services.vuln_findings import (
     CVE_CHECK,
     KEV_CHECK,
+    VULN_CHECKS,
+    VulnerabilityFacts,
+    severity_for,
+    sync_findings,
+    vulnerability_facts,
+    wanted_findings,
+)
+from inventory.services.vuln_import import FeedError, ImportResult, feed_counts, import_files
+from inventory.services.vuln_match import (
     RematchResult,
     VulnOptions,
+    find_matches,
+    kev_entries,
+    load_assets,
     refresh_candidates,
-    rematch,
-    severity_for,
 )
 
 __all__ = [
     "CVE_CHECK",
     "KEV_CHECK",
+    "VULN_CHECKS",
     "FeedError",
     "ImportResult",
     "RematchResult",
     "VulnOptions",
+    "VulnerabilityFacts",
+    "after_audit",
     "candidates_of",
     "decide_candidate",
     "feed_status",
@@ -51,30 +71,145 @@ __all__ = [
     "last_api_update",
     "options_from",
     "rematch",
+    "rematch_edited",
     "search_products",
     "severity_for",
+    "vulnerability_facts",
 ]
+
+log = logging.getLogger(__name__)
 
 
 def options_from(settings: Any) -> VulnOptions:
-    """VulnOptions from the application settings' [vulns] section, defaults when it has none."""
-    section = getattr(settings, "vulns", None)
-    if section is None:
-        return VulnOptions()
+    """VulnOptions from the application settings' [vulns] section."""
+    section = settings.vulns
     return VulnOptions(
-        auto_confirm_confidence=float(getattr(section, "auto_confirm_confidence", 0.9)),
-        vendor_aliases=bool(getattr(section, "vendor_aliases", True)),
+        auto_confirm_confidence=section.auto_confirm_confidence,
+        vendor_aliases=section.vendor_aliases,
     )
+
+
+# --- matching -------------------------------------------------------------------------------
+
+
+def rematch(
+    *,
+    session: Session,
+    asset_ids: Sequence[int] | None = None,
+    options: VulnOptions | None = None,
+    actor: str = "system",
+    now: datetime | None = None,
+) -> RematchResult:
+    """Match live assets (all, or `asset_ids`) against the stored records and bring their
+    `vuln.cve` / `vuln.kev` findings up to date; one transaction.
+
+    Two re-matches of the same asset at once (an audit finishing during a feed import) can both
+    try to open the same finding: the one that loses starts again, once or twice.
+    """
+    options = options or VulnOptions()
+    for attempt in range(3):
+        result = RematchResult()
+        moment = now or utcnow()
+        try:
+            assets = load_assets(session, asset_ids, options)
+            result.assets = len(assets)
+            matches, records = find_matches(session, assets, options)
+            kev = kev_entries(
+                session, (records[vid].cve_id for found in matches.values() for vid in found)
+            )
+            wanted = wanted_findings(assets, matches, records, kev)
+            sync_findings(
+                session,
+                asset_ids=None if asset_ids is None else set(assets),
+                wanted=wanted,
+                who=f"vulnerability match by {actor}"[:64],
+                now=moment,
+                result=result,
+            )
+            session.commit()
+        except (IntegrityError, OperationalError) as exc:
+            session.rollback()
+            if attempt == 2 or (
+                isinstance(exc, OperationalError) and "locked" not in str(exc).lower()
+            ):
+                raise
+            log.info("re-match clashed with another one; trying again (%s)", type(exc).__name__)
+            continue
+        except Exception:
+            session.rollback()
+            raise
+        break
+    session.expire_all()  # rows changed by bulk statements must not show their old values
+    return result
+
+
+def after_audit(
+    *,
+    session: Session,
+    asset_id: int,
+    options: VulnOptions | None,
+    actor: str,
+    now: datetime | None = None,
+) -> RematchResult | None:
+    """Once an audit that reached the asset is recorded: its detected software follows what the
+    audit saw, and the asset is matched again. Commits; a failure here is logged and leaves the
+    recorded audit as it is (the next audit or feed import matches again)."""
+    now = now or utcnow()
+    try:
+        refresh_candidates(session, [asset_id], now)
+        session.commit()
+        return rematch(session=session, asset_ids=[asset_id], options=options, actor=actor, now=now)
+    except Exception:
+        session.rollback()
+        log.exception("matching asset %s against known vulnerabilities failed", asset_id)
+        return None
+
+
+def rematch_edited(
+    *,
+    session: Session,
+    options: VulnOptions | None,
+    actor: str,
+    asset_ids: Sequence[int] = (),
+    since: datetime | None = None,
+) -> RematchResult | None:
+    """After assets were created, edited or restored (form, API, import): match again `asset_ids`
+    and the assets whose declared software changed since `since` (from their change history),
+    so that a version updated in the form closes its findings at once. Nothing to do before a
+    feed is imported. Commits; a failure is logged and leaves the edit as it is (the next feed
+    import or audit matches again)."""
+    try:
+        if session.scalar(select(Vulnerability.id).limit(1)) is None:
+            return None
+        ids = set(asset_ids)
+        if since is not None:
+            ids.update(
+                session.scalars(
+                    select(AssetChange.asset_id)
+                    .where(
+                        AssetChange.at >= since,
+                        or_(
+                            AssetChange.action != ChangeAction.updated,
+                            AssetChange.changes["software"].as_string().is_not(None),
+                        ),
+                    )
+                    .distinct()
+                )
+            )
+        if not ids:
+            return None
+        return rematch(session=session, asset_ids=sorted(ids), options=options, actor=actor)
+    except Exception:
+        session.rollback()
+        log.exception("matching edited assets against known vulnerabilities failed")
+        return None
 
 
 # --- detected software ----------------------------------------------------------------------
 
 
 def candidates_of(*, session: Session, asset_id: int) -> list[SoftwareCandidate]:
-    """One asset's detected software, refreshed from its observed services, most confident
-    first."""
-    refresh_candidates(session, [asset_id], utcnow())
-    session.commit()
+    """One asset's detected software, most confident first."""
     return list(
         session.scalars(
             select(SoftwareCandidate)
@@ -109,6 +244,7 @@ def decide_candidate(
         session.rollback()
         raise
     rematch(session=session, asset_ids=[asset_id], options=options, actor=actor)
+    session.refresh(candidate)
     return candidate
 
 

@@ -8,8 +8,9 @@ much the version can be trusted for matching:
 - 0.9: a database's API answered with its version (Elasticsearch, MongoDB, Redis);
 - 0.85: the DICOM implementation version name (OFFIS_DCMTK_366, ORTHANC_1_11_3), set by the
   software itself but sometimes changed by integrators;
-- 0.7: an HTTP ``Server`` header or an FTP greeting, which administrators can change and Linux
-  distributions keep unchanged while backporting fixes;
+- 0.7: an HTTP ``Server`` header, an FTP greeting or the Samba version an SMB server gives,
+  which administrators can change and Linux distributions keep unchanged while backporting
+  fixes;
 - 0.6: an SSH banner: distributions (Debian, Ubuntu, RHEL) patch OpenSSH without changing the
   upstream version it shows, so a match is often already fixed.
 
@@ -46,10 +47,14 @@ PRODUCTS: dict[str, tuple[str, str, str]] = {
     "redis": ("a", "redis", "redis"),
     "openssh": ("a", "openbsd", "openssh"),
     "dropbear": ("a", "dropbear_ssh_project", "dropbear_ssh"),
+    "samba": ("a", "samba", "samba"),
 }
 API_PRODUCTS = {"elasticsearch", "mongodb", "redis"}
 _SSH = re.compile(r"^SSH-[\d.]+-(OpenSSH|dropbear)_([0-9][\w.]*?)(p\d+)?(?:[\s_-]|$)", re.I)
 _VERSION = re.compile(r"^[0-9][\w.+~-]{0,39}$")
+# DCMTK's implementation version name is its version without dots: OFFIS_DCMTK_366 is 3.6.6,
+# OFFIS_DCMTK_3610 would be 3.6.10 (major and minor have one digit each).
+_DCMTK_NAME = re.compile(r"^OFFIS_DCMTK_(\d)(\d)(\d+)\b", re.I)
 
 
 class Observation(Protocol):
@@ -67,13 +72,23 @@ class Observation(Protocol):
 class Candidate:
     cpe: str
     confidence: float
-    source: str
+    source: str  # dicom, orthanc, database, http, smb, ftp, ssh
     seen: str
     address: str
     port: int
 
 
+def _server_header(banner: str, fallback: str) -> str:
+    """The Server header the HTTP probe kept in its banner ("Server: Apache/2.4.49; title")."""
+    for part in banner.split("; "):
+        if part.startswith("Server: "):
+            return part[len("Server: ") :]
+    return fallback
+
+
 def _one(observed: Observation) -> Candidate | None:
+    """`source` says which kind of sighting it is (the pages name it in the reader's language);
+    `seen` is what was read, as it was sent (a banner, a header, a version)."""
     service = (observed.service or "").lower()
     product = (observed.product or "").strip().lower()
     version = (observed.version or "").strip()
@@ -88,13 +103,19 @@ def _one(observed: Observation) -> Candidate | None:
         confidence, source = 0.85, "dicom"
         if re.fullmatch(r"\d+(?:_\d+)+", version):
             version = version.replace("_", ".")  # ORTHANC_1_11_3
-        seen = f"DICOM implementation version name ({observed.product} {version})".strip()
+        dcmtk = _DCMTK_NAME.match(banner)
+        if product == "dcmtk" and dcmtk:
+            version = ".".join(dcmtk.groups())
+        seen = banner.split(" ", 1)[0] or f"{observed.product} {version}"
     elif product in API_PRODUCTS:
-        confidence, source, seen = 0.9, service or product, f"{observed.product} API: {version}"
+        confidence, source, seen = 0.9, "database", f"{observed.product} {version}"
     elif service in {"http", "https"} and product == "orthanc":
-        confidence, source, seen = 0.95, "http", f"Orthanc /system: {version}"
+        confidence, source, seen = 0.95, "orthanc", f"Orthanc {version}"
     elif service in {"http", "https"}:
-        confidence, source, seen = 0.7, "http", f"Server: {observed.product}/{version}"
+        confidence, source = 0.7, "http"
+        seen = _server_header(banner, f"{observed.product}/{version}")
+    elif service == "smb":
+        confidence, source, seen = 0.7, "smb", f"{observed.product} {version}"
     elif service == "ftp":
         confidence, source, seen = 0.7, "ftp", banner or f"{observed.product} {version}"
         if product == "proftpd" and re.match(r"^[\d.]+[a-z]$", version):

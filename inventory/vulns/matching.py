@@ -16,10 +16,16 @@ A record applies when some configuration is true for the asset AND at least one 
 `vulnerable` matched in it. Criteria marked not vulnerable only describe the platform: in a
 "running on/with" configuration (AND of the vulnerable software and a platform node), the
 platform node is checked when the asset declares anything of that kind (an operating system
-``o``, a hardware ``h``, or an application ``a``); when it declares nothing of the kind we cannot
-know what the software runs on, so the platform condition is taken as met and the match says so
+``o``, a hardware ``h``, or an application ``a``) other than the software the configuration's
+vulnerable criteria are about; when it declares nothing of the kind we cannot know what the
+software runs on, so the platform condition is taken as met and the match says so
 (``platform="assumed"``). So a Windows CPE alone never matches EternalBlue (its vulnerable half is
-SMBv1), and Acuson firmware matches without its hardware model being declared.
+SMBv1), SMBv1 declared with a Linux kernel does not match either, and Acuson firmware matches
+without its hardware model being declared.
+
+Most records (a single OR node, nothing negated) apply exactly when one of their vulnerable
+criteria matches one of the asset's names: `needs_full_check` tells the others apart, so that the
+database side can answer the simple ones from its index of criteria alone.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ __all__ = [
     "ShapeError",
     "applies",
     "criterion_matches",
+    "needs_full_check",
     "parse_configurations",
 ]
 
@@ -87,6 +94,15 @@ class Configuration:
     def __post_init__(self) -> None:
         keys = frozenset(c.cpe.key for n in self.nodes for c in n.criteria if c.vulnerable)
         object.__setattr__(self, "keys", keys)
+
+    @property
+    def simple(self) -> bool:
+        """True when it holds exactly when one of its vulnerable criteria matches: one node,
+        nothing negated, and OR (or a single criterion)."""
+        if len(self.nodes) != 1 or self.negate:
+            return False
+        node = self.nodes[0]
+        return not node.negate and (node.operator == "OR" or len(node.criteria) <= 1)
 
 
 @dataclass
@@ -144,6 +160,10 @@ def _operator(raw: Any) -> str:
     return operator
 
 
+# The largest real records list a few thousand criteria (every Cisco IOS release...).
+MAX_CRITERIA = 50_000
+
+
 def parse_configurations(raw: Any) -> tuple[Configuration, ...]:
     """The `configurations` list of an NVD 2.0 `cve` object (absent: no configuration)."""
     if raw is None:
@@ -151,6 +171,7 @@ def parse_configurations(raw: Any) -> tuple[Configuration, ...]:
     if not isinstance(raw, list):
         raise ShapeError("configurations must be a list")
     configurations = []
+    count = 0
     for conf in raw:
         if not isinstance(conf, dict) or not isinstance(conf.get("nodes"), list):
             raise ShapeError("a configuration must be an object with a list of nodes")
@@ -158,6 +179,9 @@ def parse_configurations(raw: Any) -> tuple[Configuration, ...]:
         for node in conf["nodes"]:
             if not isinstance(node, dict) or not isinstance(node.get("cpeMatch", []), list):
                 raise ShapeError("a node must be an object with a cpeMatch list")
+            count += len(node.get("cpeMatch", []))
+            if count > MAX_CRITERIA:
+                raise ShapeError(f"more than {MAX_CRITERIA} CPE criteria")
             nodes.append(
                 Node(
                     operator=_operator(node.get("operator")),
@@ -173,6 +197,11 @@ def parse_configurations(raw: Any) -> tuple[Configuration, ...]:
             )
         )
     return tuple(configurations)
+
+
+def needs_full_check(configurations: Sequence[Configuration]) -> bool:
+    """Whether a record's applicability needs more than "one vulnerable criterion matches"."""
+    return not all(conf.simple for conf in configurations)
 
 
 # --- matching -------------------------------------------------------------------------------
@@ -243,9 +272,11 @@ def _node(node: Node, by_key: ByKey, parts: set[str]) -> tuple[bool, list[tuple[
     return value, [(a, c) for a, c in hits if c.vulnerable]
 
 
-def _configuration(conf: Configuration, by_key: ByKey, parts: set[str]) -> Match | None:
+def _configuration(conf: Configuration, by_key: ByKey) -> Match | None:
     if not conf.nodes or conf.keys.isdisjoint(by_key):
         return None  # no vulnerable criterion names anything the asset runs
+    # Kinds of software the asset declares besides what the vulnerable criteria are about.
+    parts = {a.part for key, names in by_key.items() if key not in conf.keys for a in names}
     values = []
     hits: list[tuple[Cpe, Criterion]] = []
     platform = ""
@@ -272,13 +303,12 @@ def _configuration(conf: Configuration, by_key: ByKey, parts: set[str]) -> Match
 
 
 def _evaluate(configurations: Iterable[Configuration], assets: Sequence[Cpe]) -> Match | None:
-    parts = {a.part for a in assets}
     by_key: ByKey = {}
     for a in assets:
         by_key.setdefault(a.key, []).append(a)
     result: Match | None = None
     for conf in configurations:
-        match = _configuration(conf, by_key, parts)
+        match = _configuration(conf, by_key)
         if match is None:
             continue
         if result is None:

@@ -5,7 +5,8 @@ NVD ranges (versionStartIncluding ... versionEndExcluding) hold whatever the ven
 
 The rules, in order:
 
-1. Case and surrounding spaces do not count: ``1.0RC1`` is ``1.0rc1``.
+1. Case, surrounding spaces and a leading ``v`` do not count: ``1.0RC1`` is ``1.0rc1``,
+   ``v2.1`` is ``2.1``.
 2. An epoch comes first and outweighs everything: ``2:1.0`` (Debian) or ``2!1.0`` (PEP 440) is
    newer than any version without one (epoch 0).
 3. Build metadata after ``+`` is ignored: ``4.17.12+dfsg-0+deb12u1`` compares as ``4.17.12``
@@ -62,6 +63,7 @@ _SHORT_POST = {"p", "r", "u"}
 _RELEASE_WORDS = {"final", "ga", "release", "stable"}
 _EPOCH = re.compile(r"^(\d+)[:!](.*)$")
 _TOKEN = re.compile(r"\d+|[a-z]+|-(?=\d)")
+_LEADING_V = re.compile(r"^v(?:ersion)?[\s._-]?(?=\d)")
 
 Token = tuple[int, int | str]
 VersionKey = tuple[int, tuple[Token, ...]]  # (epoch, tokens); keys order as versions do
@@ -70,7 +72,7 @@ VersionKey = tuple[int, tuple[Token, ...]]  # (epoch, tokens); keys order as ver
 @lru_cache(maxsize=65536)
 def version_key(text: str) -> VersionKey:
     """A sort key for `text` following the module's rules; equal keys mean equal versions."""
-    text = text.strip().lower()
+    text = _LEADING_V.sub("", text.strip().lower())
     epoch = 0
     match = _EPOCH.match(text)
     if match:

@@ -85,6 +85,15 @@ LABELS = {
             "are refused"
         ),
     },
+    "software_source": {
+        "dicom": _l("DICOM implementation version name"),
+        "orthanc": _l("Orthanc REST API (/system)"),
+        "database": _l("Database API"),
+        "http": _l("HTTP Server header"),
+        "smb": _l("SMB server (Samba version)"),
+        "ftp": _l("FTP greeting"),
+        "ssh": _l("SSH banner"),
+    },
     "field": {
         "name": _l("Name"),
         "addresses": _l("Addresses"),

@@ -6,42 +6,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner
 from sqlalchemy import select
 from sqlmodel import Session
 
-from inventory.cli_feeds import feeds
-from inventory.db import make_engine, upgrade_schema
 from inventory.models import Finding, Vulnerability
-from tests.conftest import create_postgres_database, drop_postgres_database
 from tests.factories import make_asset
+from tests.vulns.conftest import inventory
 from tests.vulns.data import KEV, NVD_SAMPLE
 from tests.vulns.nvd_peer import nvd_peer
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def migrated(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'cli.db'}"
-    else:
-        url = create_postgres_database("vigie_feeds")
-    engine = make_engine(url)
-    upgrade_schema(engine)
-    yield url, engine
-    engine.dispose()
-    if request.param == "postgresql":
-        drop_postgres_database(url)
-
-
-def run(url: str, tmp_path: Path, *args: str):
-    env = {
-        "INVENTORY_DATABASE_URL": url,
-        "INVENTORY_GENERAL_VAR_DIR": str(tmp_path / "var"),
-        "INVENTORY_CONFIG": "",
-        "NVD_API_KEY": "",
-    }
-    return CliRunner().invoke(feeds, list(args), env=env, catch_exceptions=False)
+def run(url: str, tmp_path: Path, *args: str, **settings: str):
+    # Through the main command: `inventory feeds ...` as PRODUCT.md's contract writes it.
+    return inventory(url, tmp_path, "feeds", *args, **settings)
 
 
 def test_import_reports_and_rematches(migrated, tmp_path):
@@ -151,3 +128,27 @@ def test_update_gives_up_on_refusals(migrated, tmp_path):
         )
     assert result.exit_code == 1
     assert "the server answered 404" in result.output
+
+
+def test_update_takes_its_key_pacing_and_addresses_from_the_settings(migrated, tmp_path):
+    url, engine = migrated
+    with nvd_peer() as peer:
+        peer.refuse_first = 0
+        result = run(
+            url,
+            tmp_path,
+            "update",
+            nvd_api_key="test-key",
+            nvd_url=peer.url,
+            kev_url=peer.kev_url,
+            nvd_page_size="7",
+            nvd_delay_with_key="0",
+        )
+        assert result.exit_code == 0, result.output
+        pages = [r["query"] for r in peer.requests]
+        assert [p["resultsPerPage"] for p in pages] == ["7"] * 5
+        assert [int(p["startIndex"]) for p in pages] == [0, 7, 14, 21, 28]
+        assert all(r["api_key"] == "test-key" for r in peer.requests)
+        assert "kev.json: CISA KEV catalog" in result.output
+    with Session(engine) as session:
+        assert len(session.scalars(select(Vulnerability.id)).all()) == 35

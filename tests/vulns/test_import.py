@@ -148,26 +148,77 @@ def truncated(tmp_path: Path) -> Path:
     return path
 
 
+def _nvd(*records: dict) -> bytes:
+    return json.dumps(
+        {"format": "NVD_CVE", "version": "2.0", "vulnerabilities": [{"cve": r} for r in records]}
+    ).encode()
+
+
+def _criteria(*criteria: str) -> list:
+    matches = [{"criteria": c, "vulnerable": True} for c in criteria]
+    return [{"nodes": [{"operator": "OR", "cpeMatch": matches}]}]
+
+
+_STAMP = "2024-01-01T00:00:00"
+_APP = "cpe:2.3:a:acme:pacs:*:*:*:*:*:*:*:*"
 BAD_FILES = {
     "not-json.json": (b"name,addresses\nPACS,10.0.0.1\n", "is not valid JSON"),
     "empty.json": (b"", "is empty"),
     "list.json": (b"[1, 2, 3]", "neither an NVD API 2.0 CVE file nor the CISA KEV catalog"),
     "other.json": (b'{"assets": []}', "neither an NVD API 2.0 CVE file nor the CISA KEV catalog"),
     "items.json": (b'{"vulnerabilities": [{"foo": 1}]}', "neither an NVD API 2.0"),
+    "not-a-list.json": (b'{"format": "NVD_CVE", "vulnerabilities": {"cve": 1}}', "no `vulner"),
     "nvd11.json": (b'{"CVE_data_type": "CVE", "CVE_Items": []}', "NVD 1.1 data feed"),
+    "nvd-v3.json": (b'{"format": "NVD_CVE", "version": "3.0", "vulnerabilities": []}', "3.0"),
     "bad-id.json": (
-        b'{"format": "NVD_CVE", "version": "2.0", "vulnerabilities": [{"cve": {"id": "X-1", "lastModified": "2024-01-01T00:00:00"}}]}',
+        _nvd({"id": "X-1", "lastModified": _STAMP}),
         "record 1 (X-1): `id` is not a CVE id",
     ),
+    "no-date.json": (_nvd({"id": "CVE-2024-0001"}), "`lastModified` is missing or not a date"),
     "bad-cpe.json": (
-        b'{"format": "NVD_CVE", "version": "2.0", "vulnerabilities": [{"cve": {"id": "CVE-2024-0001", "lastModified": "2024-01-01T00:00:00", "configurations": [{"nodes": [{"operator": "OR", "cpeMatch": [{"criteria": "cpe:/a:x:y", "vulnerable": true}]}]}]}}]}',
+        _nvd({"id": "CVE-2024-0001", "lastModified": _STAMP, "configurations": _criteria("x")}),
         "record 1 (CVE-2024-0001): configurations: not a CPE 2.3 name",
     ),
+    "second-bad.json": (
+        _nvd(
+            {"id": "CVE-2024-0001", "lastModified": _STAMP, "configurations": _criteria(_APP)},
+            {"id": "CVE-2024-0002", "lastModified": _STAMP, "configurations": "all"},
+        ),
+        "record 2 (CVE-2024-0002): configurations: configurations must be a list",
+    ),
+    "many-criteria.json": (
+        _nvd(
+            {
+                "id": "CVE-2024-0003",
+                "lastModified": _STAMP,
+                "configurations": _criteria(*[_APP] * 50_001),
+            }
+        ),
+        "more than 50000 CPE criteria",
+    ),
     "bad-kev.json": (
-        b'{"catalogVersion": "1", "dateReleased": "2025-01-01T00:00:00Z", "vulnerabilities": [{"cveID": "CVE-2024-0001", "dateAdded": "soon"}]}',
+        json.dumps(
+            {
+                "catalogVersion": "1",
+                "dateReleased": "2025-01-01T00:00:00Z",
+                "vulnerabilities": [{"cveID": "CVE-2024-0001", "dateAdded": "soon"}],
+            }
+        ).encode(),
         "`dateAdded` is not a date",
     ),
+    "huge-kev.json": (
+        json.dumps(
+            {
+                "catalogVersion": "1",
+                "dateReleased": "2025-01-01T00:00:00Z",
+                "vulnerabilities": [{"cveID": "CVE-2024-0001", "dateAdded": "2025-01-01"}]
+                * 100_001,
+            }
+        ).encode(),
+        "has more than 100000 entries",
+    ),
     "trailing.json": (b'{"format": "NVD_CVE", "vulnerabilities": []} extra', "is not valid JSON"),
+    "binary.json.gz": (b"\x1f\x8b\x08\x00garbage", "cannot be read"),
 }
 
 

@@ -20,6 +20,7 @@ from inventory.models.types import utcnow
 from inventory.services import assets as asset_service
 from inventory.services import vulns
 from inventory.services.findings import accept_risk
+from inventory.services.vuln_findings import vulnerabilities_of
 from inventory.services.vuln_import import import_files
 from tests.factories import make_asset
 from tests.vulns.data import KEV, NVD_SAMPLE
@@ -59,9 +60,13 @@ def test_declared_software_gets_cve_findings_with_cvss(feeds):
     evidence = finding.evidence
     assert evidence["cvss_score"] == 8.8 and evidence["cvss_version"] == "3.1"
     assert evidence["cvss_vector"].startswith("CVSS:3.1/AV:N")
-    assert evidence["description"].startswith("Orthanc before 1.12.0")
-    assert evidence["references"] and evidence["kev"] is False
-    assert evidence["source"] == "declared"
+    assert evidence["kev"] is False and evidence["source"] == "declared"
+    # The record's text is read from the feed's table when shown, not copied into each finding.
+    assert "description" not in evidence
+    shown = vulnerabilities_of(session=session, findings=[finding])[finding.id]
+    assert shown["description"].startswith("Orthanc before 1.12.0")
+    assert shown["references"][0].startswith("https://discourse.orthanc-server.org/")
+    assert (shown["cvss_score"], shown["cvss_version"], shown["kev"]) == (8.8, "3.1", None)
     events = session.scalars(
         select(FindingEvent).where(FindingEvent.finding_id == finding.id)
     ).all()
@@ -152,6 +157,7 @@ def test_archived_assets_are_left_alone(feeds):
 
 
 def observe(session, asset, port, service, product="", version="", banner=""):
+    """What an audit would store, then what recording it does for known vulnerabilities."""
     session.add(
         ObservedService(
             asset_id=asset.id,
@@ -164,6 +170,7 @@ def observe(session, asset, port, service, product="", version="", banner=""):
         )
     )
     session.commit()
+    vulns.after_audit(session=session, asset_id=asset.id, options=None, actor="tests")
 
 
 def test_detected_software_is_used_when_confident_or_confirmed(feeds):
@@ -222,7 +229,7 @@ def test_a_new_version_inherits_the_decision(feeds):
     row = session.scalars(select(ObservedService).where(ObservedService.asset_id == asset.id)).one()
     row.version = "3.6.7"
     session.commit()
-    vulns.rematch(session=session)
+    vulns.after_audit(session=session, asset_id=asset.id, options=None, actor="tests")
     (cand,) = session.scalars(
         select(SoftwareCandidate).where(SoftwareCandidate.asset_id == asset.id)
     ).all()

@@ -1,4 +1,5 @@
-"""Version ordering (inventory.vulns.versions): the documented rules, and PEP 440 where it applies."""
+"""Version ordering (inventory.vulns.versions): the documented rules, and PEP 440 where it
+applies."""
 
 from __future__ import annotations
 

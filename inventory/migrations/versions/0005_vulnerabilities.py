@@ -84,6 +84,7 @@ def upgrade() -> None:
         sa.Column("references", sa.JSON(), nullable=False),
         sa.Column("configurations", sa.JSON(), nullable=False),
         sa.Column("cisa_exploit_add", sa.Date(), nullable=True),
+        sa.Column("needs_full_check", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("vulnerability", schema=None) as batch_op:

@@ -7,6 +7,7 @@ import os
 import secrets
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from flask_babel import gettext as _
 from inventory.db import get_session
 from inventory.errors import ImportRejected, InvalidInput
 from inventory.models import AssetKind, AuditOutcome, Criticality, Role
+from inventory.models.types import utcnow
 from inventory.services import assets as asset_service
 from inventory.services import findings as finding_service
 from inventory.services import transfer
@@ -111,7 +113,7 @@ def new_asset() -> Any:
         except InvalidInput as exc:
             form.add_service_errors(exc)
         else:
-            _rematch(asset.id)
+            _rematch([asset.id])  # type: ignore[list-item]
             flash(_("%(name)s was added to the inventory.", name=asset.name), "success")
             return redirect(url_for("assets.show_asset", asset_id=asset.id))
     return _form_page(form, status=400 if request.method == "POST" else 200)
@@ -152,7 +154,12 @@ def audit_now(asset_id: int) -> Any:
         flash(_("This asset is archived; restore it before auditing it."), "error")
         return redirect(url_for("assets.show_asset", asset_id=asset_id))
     audit = audit_asset(
-        session=db, asset_id=asset_id, settings=settings().audit, actor=actor(), trigger="user"
+        session=db,
+        asset_id=asset_id,
+        settings=settings().audit,
+        actor=actor(),
+        trigger="user",
+        vulns=vuln_service.options_from(settings()),
     )
     ports = len(finding_service.observed_services(session=db, asset_id=asset_id))
     open_findings = sum(
@@ -207,7 +214,7 @@ def edit_asset(asset_id: int) -> Any:
             db.rollback()
             form.add_service_errors(exc)
         else:
-            _rematch(asset_id)
+            _rematch([asset_id])
             flash(_("Changes to %(name)s were saved.", name=form.data_out.name), "success")
             return redirect(url_for("assets.show_asset", asset_id=asset_id))
     return _form_page(form, asset=asset, status=400 if request.method == "POST" else 200)
@@ -239,6 +246,7 @@ def restore_asset(asset_id: int) -> Any:
             for message, params in messages:
                 flash(translate(message, params), "error")
     else:
+        _rematch([asset_id])
         flash(_("%(name)s is back in the inventory.", name=asset.name), "success")
     return redirect(url_for("assets.show_asset", asset_id=asset_id))
 
@@ -246,15 +254,15 @@ def restore_asset(asset_id: int) -> Any:
 # --- known vulnerabilities -----------------------------------------------------------------
 
 
-def _rematch(asset_id: int | None) -> None:
-    """Match the asset's (possibly new) software against the imported feeds at once."""
-    if asset_id is not None:
-        vuln_service.rematch(
-            session=get_session(),
-            asset_ids=[asset_id],
-            options=vuln_service.options_from(settings()),
-            actor=actor(),
-        )
+def _rematch(asset_ids: list[int] | None = None, since: datetime | None = None) -> None:
+    """Match assets whose software may have changed against the imported feeds at once."""
+    vuln_service.rematch_edited(
+        session=get_session(),
+        asset_ids=[i for i in asset_ids or [] if i is not None],
+        since=since,
+        options=vuln_service.options_from(settings()),
+        actor=actor(),
+    )
 
 
 @bp.post("/<int:asset_id>/software/<int:candidate_id>/<decision>")
@@ -351,6 +359,7 @@ def confirm_import() -> Any:
         return redirect(url_for("assets.import_assets"))
     content = path.read_bytes()
     db = get_session()
+    started = utcnow()
     try:
         result = transfer.import_assets(
             session=db, content=content, fmt=pending["format"], actor=actor()
@@ -366,6 +375,7 @@ def confirm_import() -> Any:
     finally:
         session.pop("import", None)
     path.unlink(missing_ok=True)
+    _rematch(since=started)
     flash(
         _(
             "Import done: %(created)d added, %(updated)d updated, %(unchanged)d unchanged.",

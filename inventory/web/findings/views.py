@@ -14,6 +14,7 @@ from inventory.models import AssetKind, FindingStatus, Role, Severity
 from inventory.services import assets as asset_service
 from inventory.services import findings as finding_service
 from inventory.services.assets import Page
+from inventory.services.vuln_findings import vulnerabilities_of
 from inventory.web.findings.forms import AcceptRiskForm
 from inventory.web.helpers import actor, can, role_required, settings, translate
 
@@ -80,6 +81,7 @@ def show_finding(finding_id: int) -> Any:
     return render_template(
         "findings/detail.html",
         finding=finding,
+        vulnerability=vulnerabilities_of(session=db, findings=[finding]).get(finding_id),
         asset=asset_service.get_asset(session=db, asset_id=finding.asset_id),
         events=finding_service.finding_events(session=db, finding_id=finding_id),
         can_accept=can(Role.auditor) and finding.status in finding_service.ACCEPTABLE,

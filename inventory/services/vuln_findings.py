@@ -1,0 +1,449 @@
+"""`vuln.cve` and `vuln.kev` findings from the matches (inventory.services.vuln_match), and what
+the pages, the API and the CLI show of them.
+
+Findings follow the audit lifecycle (inventory.services.audits): one per (asset, check, CVE);
+new ones open; still matching ones move their last-seen date; ones that no longer match (the
+version was updated in the form, a record was corrected) are fixed; ones that match again are
+reopened; accepted risks stay accepted until their date.
+
+A finding's evidence keeps what the match was about (software, CPE names, criteria, CVSS score
+and vector, KEV dates) and a digest of it, so a re-match with nothing new only moves last-seen
+dates, in bulk, without rebuilding or comparing evidence. The record's text (description,
+references) stays in the `vulnerability` table and is read from there when shown: 200,000
+findings do not each carry a copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlmodel import Session
+
+from inventory.i18n import N_
+from inventory.models import (
+    Asset,
+    Finding,
+    FindingEvent,
+    FindingStatus,
+    KevEntry,
+    Severity,
+    Vulnerability,
+)
+from inventory.services.vuln_match import (
+    AssetSoftware,
+    Record,
+    RematchResult,
+    Software,
+    chunks,
+)
+from inventory.vulns.cpe import parse
+from inventory.vulns.matching import Match
+
+__all__ = [
+    "CVE_CHECK",
+    "KEV_CHECK",
+    "VULN_CHECKS",
+    "VulnerabilityFacts",
+    "severity_for",
+    "sync_findings",
+    "vulnerability_facts",
+    "wanted_findings",
+]
+
+CVE_CHECK = "vuln.cve"
+KEV_CHECK = "vuln.kev"
+VULN_CHECKS = (CVE_CHECK, KEV_CHECK)
+ACTIVE = (FindingStatus.open, FindingStatus.reopened, FindingStatus.accepted)
+CVE_REMEDIATION = N_(
+    "Update this software to a version its vendor lists as fixed (see the references). Until "
+    "then, let only the systems that need it reach it, through the firewall or the VPN."
+)
+KEV_REMEDIATION = N_(
+    "Attackers are exploiting this vulnerability now: update this software first, before the "
+    "due date CISA set, or take the system off the network until it is updated."
+)
+MAX_CRITERIA = 10
+
+
+def severity_for(score: float | None) -> Severity:
+    """CVSS qualitative ratings (the same bands in v2, v3 and v4); no score: medium."""
+    if score is None:
+        return Severity.medium
+    if score >= 9.0:
+        return Severity.critical
+    if score >= 7.0:
+        return Severity.high
+    if score >= 4.0:
+        return Severity.medium
+    return Severity.low if score > 0 else Severity.info
+
+
+@dataclass
+class Wanted:
+    """A finding the match calls for; its evidence is built only when it is new or changed."""
+
+    asset_id: int
+    check: str
+    vid: int
+    subject: str
+    address: str
+    port: int | None
+    severity: Severity
+    software: str
+    sources: str
+    match: Match
+    kev: KevEntry | None
+    digest: str
+
+
+def _digest(record: Record, match: Match, kev: KevEntry | None, sources: str, port: Any) -> str:
+    facts = [
+        record.last_modified.isoformat(),
+        str(record.score),
+        " ".join(match.cpes),
+        " ".join(match.criteria[:MAX_CRITERIA]),
+        match.platform,
+        match.alias,
+        sources,
+        str(port),
+        f"{kev.date_added} {kev.due_date} {kev.ransomware} {kev.name}" if kev else "-",
+    ]
+    return hashlib.sha1("|".join(facts).encode()).hexdigest()[:20]
+
+
+def wanted_findings(
+    assets: dict[int, AssetSoftware],
+    matches: dict[int, dict[int, Match]],
+    records: dict[int, Record],
+    kev: dict[str, KevEntry],
+) -> dict[tuple[int, str, str], Wanted]:
+    """Every finding the matches call for, by (asset id, check, CVE)."""
+    wanted: dict[tuple[int, str, str], Wanted] = {}
+    # (software with sources and ports, record) -> what its findings are made of, worked out once
+    done: dict[tuple[Any, int], tuple[str, str, int | None, str]] = {}
+    for asset_id, found in matches.items():
+        asset = assets[asset_id]
+        profile = tuple(sorted((s.cpe.text, s.source, s.port or 0) for s in asset.software))
+        by_name: dict[str, Software] | None = None
+        for vid, match in found.items():
+            record = records[vid]
+            entry = kev.get(record.cve_id)
+            facts = done.get((profile, vid))
+            if facts is None:
+                by_name = by_name or {s.cpe.text: s for s in asset.software}
+                used = [by_name[c] for c in match.cpes if c in by_name]
+                port = next((s.port for s in used if s.port), None)
+                sources = "+".join(sorted({s.source for s in used})) or "declared"
+                software = parse(match.cpes[0]).label()
+                facts = (software, sources, port, _digest(record, match, entry, sources, port))
+                done[(profile, vid)] = facts
+            software, sources, port, digest = facts
+            checks = [(CVE_CHECK, severity_for(record.score))]
+            if entry is not None:
+                checks.append((KEV_CHECK, Severity.critical))
+            for check, severity in checks:
+                wanted[(asset_id, check, record.cve_id)] = Wanted(
+                    asset_id,
+                    check,
+                    vid,
+                    record.cve_id,
+                    asset.address,
+                    port,
+                    severity,
+                    software,
+                    sources,
+                    match,
+                    entry,
+                    digest,
+                )
+    return wanted
+
+
+def _evidence(item: Wanted, vuln: Vulnerability) -> dict[str, Any]:
+    """Public facts only (the feeds' and the asset's own names), nothing a probed system sent
+    beyond the version it announced."""
+    match, kev = item.match, item.kev
+    evidence: dict[str, Any] = {
+        "cve": vuln.cve_id,
+        "software": item.software,
+        "cpes": match.cpes,
+        "criteria": match.criteria[:MAX_CRITERIA],
+        "source": item.sources,
+        "nvd_status": vuln.status,
+        "last_modified": vuln.last_modified.date().isoformat() if vuln.last_modified else "",
+        "kev": kev is not None,
+        "digest": item.digest,
+    }
+    if vuln.cvss_score is not None:
+        evidence["cvss_score"] = vuln.cvss_score
+        evidence["cvss_version"] = vuln.cvss_version
+        evidence["cvss_vector"] = vuln.cvss_vector
+    if match.platform:
+        evidence["platform"] = match.platform
+    if match.alias:
+        evidence["vendor_alias"] = match.alias
+    if kev is not None:
+        evidence["kev_added"] = kev.date_added.isoformat()
+        evidence["kev_due"] = kev.due_date.isoformat() if kev.due_date else ""
+        evidence["kev_ransomware"] = kev.ransomware
+        evidence["kev_name"] = kev.name
+    return evidence
+
+
+def _title(item: Wanted) -> str:
+    """The stored English title (the pages rebuild it in the reader's language)."""
+    if item.check == KEV_CHECK and item.kev is not None:
+        return (
+            f"{item.subject} in {item.software} is being exploited by attackers "
+            f"(CISA KEV since {item.kev.date_added.isoformat()})"
+        )[:255]
+    return f"Known vulnerability {item.subject} in {item.software}"[:255]
+
+
+def _full_rows(session: Session, items: list[Wanted]) -> dict[int, Vulnerability]:
+    ids = sorted({item.vid for item in items})
+    rows: dict[int, Vulnerability] = {}
+    for chunk in chunks(ids):
+        for vuln in session.scalars(select(Vulnerability).where(Vulnerability.id.in_(chunk))):
+            rows[vuln.id] = vuln  # type: ignore[index]
+    return rows
+
+
+def _event(
+    finding_id: int, who: str, old: str | None, new: str, now: datetime, note: str
+) -> dict[str, Any]:
+    return {
+        "finding_id": finding_id,
+        "at": now,
+        "actor": who,
+        "old_status": old,
+        "new_status": new,
+        "note": note,
+    }
+
+
+def _existing(session: Session, asset_ids: set[int] | None) -> dict[tuple[int, str, str], Any]:
+    """The stored vulnerability findings of live assets (all, or of `asset_ids`)."""
+    columns = (
+        Finding.id,
+        Finding.asset_id,
+        Finding.check_id,
+        Finding.subject,
+        Finding.status,
+        Finding.accepted_until,
+        Finding.evidence["digest"].as_string().label("digest"),
+    )
+    statement = select(*columns).where(Finding.check_id.in_(VULN_CHECKS))
+    if asset_ids is None:
+        live = select(Asset.id).where(Asset.archived_at.is_(None))
+        statements = [statement.where(Finding.asset_id.in_(live))]
+    else:
+        statements = [
+            statement.where(Finding.asset_id.in_(chunk)) for chunk in chunks(sorted(asset_ids))
+        ]
+    return {
+        (row.asset_id, row.check_id, row.subject): row
+        for part in statements
+        for row in session.execute(part)
+    }
+
+
+def _seen_again(
+    session: Session, asset_ids: set[int] | None, skipped: set[int], now: datetime
+) -> None:
+    """Move the last-seen date of the active findings still matching: every active one in scope
+    but those in `skipped` (fixed, reopened or rebuilt, written apart), in a few statements."""
+    base = update(Finding).where(
+        Finding.check_id.in_(VULN_CHECKS), Finding.status.in_([str(s) for s in ACTIVE])
+    )
+    if asset_ids is None:
+        live = select(Asset.id).where(Asset.archived_at.is_(None))
+        statements = [base.where(Finding.asset_id.in_(live))]
+    else:
+        statements = [base.where(Finding.asset_id.in_(c)) for c in chunks(sorted(asset_ids))]
+    if len(skipped) > 900:
+        # Too many to leave out in one statement: they are written apart right after anyway.
+        skipped = set()
+    for statement in statements:
+        if skipped:
+            statement = statement.where(Finding.id.not_in(sorted(skipped)))
+        session.execute(
+            statement.values(last_seen=now), execution_options={"synchronize_session": False}
+        )
+
+
+def sync_findings(
+    session: Session,
+    *,
+    asset_ids: set[int] | None,
+    wanted: dict[tuple[int, str, str], Wanted],
+    who: str,
+    now: datetime,
+    result: RematchResult,
+) -> None:
+    """Bring the vulnerability findings of the assets in scope (all live ones when `asset_ids`
+    is None) to what `wanted` says. Does not commit."""
+    existing = _existing(session, asset_ids)
+    events: list[dict[str, Any]] = []
+    changed: list[tuple[int, Wanted, dict[str, Any]]] = []
+    fixed: list[int] = []
+    for key, row in existing.items():
+        item = wanted.get(key)
+        status = FindingStatus(row.status)
+        if item is None:
+            if status in ACTIVE:
+                fixed.append(row.id)
+                events.append(_event(row.id, who, status, "fixed", now, "no longer matches"))
+                result.fixed += 1
+            continue
+        values: dict[str, Any] = {}
+        if status == FindingStatus.fixed:
+            values = {"status": FindingStatus.reopened, "fixed_at": None}
+            events.append(_event(row.id, who, status, "reopened", now, "matches again"))
+            result.reopened += 1
+        elif status == FindingStatus.accepted and row.accepted_until and row.accepted_until <= now:
+            values = {"status": FindingStatus.reopened}
+            events.append(_event(row.id, who, status, "reopened", now, "risk acceptance expired"))
+            result.reopened += 1
+        else:
+            result.still += 1
+        if values or row.digest != item.digest:
+            changed.append((row.id, item, values))
+    # Fixed first, so that the bulk last-seen update below no longer counts them as active.
+    for chunk in chunks(fixed):
+        session.execute(
+            update(Finding)
+            .where(Finding.id.in_(chunk))
+            .values(status=FindingStatus.fixed, fixed_at=now),
+            execution_options={"synchronize_session": False},
+        )
+    _seen_again(session, asset_ids, {fid for fid, _, _ in changed}, now)
+    new = [item for key, item in wanted.items() if key not in existing]
+    full = _full_rows(session, [item for _, item, _ in changed] + new)
+    if changed:
+        session.execute(
+            update(Finding),
+            [
+                {
+                    "id": fid,
+                    "last_seen": now,
+                    "evidence": _evidence(item, full[item.vid]),
+                    "severity": item.severity,
+                    "title": _title(item),
+                    "port": item.port,
+                    **values,
+                }
+                for fid, item, values in changed
+            ],
+        )
+    for chunk in chunks(new, 2000):
+        ids = session.execute(
+            insert(Finding).returning(Finding.id),
+            [
+                {
+                    "asset_id": w.asset_id,
+                    "check_id": w.check,
+                    "subject": w.subject,
+                    "address": w.address,
+                    "port": w.port,
+                    "severity": w.severity,
+                    "title": _title(w),
+                    "remediation": KEV_REMEDIATION if w.check == KEV_CHECK else CVE_REMEDIATION,
+                    "evidence": _evidence(w, full[w.vid]),
+                    "status": FindingStatus.open,
+                    "first_seen": now,
+                    "last_seen": now,
+                    "accepted_reason": "",
+                    "accepted_by": "",
+                }
+                for w in chunk
+            ],
+            execution_options={"synchronize_session": False},
+        ).scalars()
+        events += [_event(fid, who, None, "open", now, "") for fid in ids]
+        result.opened += len(chunk)
+    for chunk in chunks(events, 5000):
+        session.execute(insert(FindingEvent), list(chunk))
+
+
+# --- what is shown --------------------------------------------------------------------------
+
+
+@dataclass
+class VulnerabilityFacts:
+    """What the finding pages, the API and the CLI show of a record besides the evidence."""
+
+    cve_id: str
+    description: str
+    references: list[str]
+    cvss_score: float | None
+    cvss_version: str
+    cvss_vector: str
+    status: str
+    published: datetime | None
+    last_modified: datetime
+
+
+def vulnerability_facts(*, session: Session, cve_ids: list[str]) -> dict[str, VulnerabilityFacts]:
+    """The current NVD facts of these CVEs (by id), for findings shown to people or scripts."""
+    facts: dict[str, VulnerabilityFacts] = {}
+    columns = (
+        Vulnerability.cve_id,
+        Vulnerability.description,
+        Vulnerability.references,
+        Vulnerability.cvss_score,
+        Vulnerability.cvss_version,
+        Vulnerability.cvss_vector,
+        Vulnerability.status,
+        Vulnerability.published,
+        Vulnerability.last_modified,
+    )
+    for chunk in chunks(sorted(set(cve_ids))):
+        for row in session.execute(select(*columns).where(Vulnerability.cve_id.in_(chunk))):
+            facts[row[0]] = VulnerabilityFacts(*row)
+    return facts
+
+
+def vulnerability_public(
+    evidence: dict[str, Any] | None, facts: VulnerabilityFacts | None
+) -> dict[str, Any]:
+    """A `vuln.cve` / `vuln.kev` finding's vulnerability as the API and the CLI give it: public
+    feed data and the asset's own software names (never anything else a probe saw)."""
+    ev = evidence or {}
+    kev = None
+    if ev.get("kev"):
+        kev = {
+            "date_added": ev.get("kev_added") or None,
+            "due_date": ev.get("kev_due") or None,
+            "ransomware": ev.get("kev_ransomware") or None,
+            "name": ev.get("kev_name") or None,
+        }
+    return {
+        "cve": ev.get("cve") or (facts.cve_id if facts else None),
+        "software": ev.get("software"),
+        "cpes": list(ev.get("cpes") or []),
+        "source": ev.get("source"),
+        "platform": ev.get("platform") or None,
+        "vendor_alias": ev.get("vendor_alias") or None,
+        "cvss_score": facts.cvss_score if facts else ev.get("cvss_score"),
+        "cvss_version": (facts.cvss_version if facts else ev.get("cvss_version")) or None,
+        "cvss_vector": (facts.cvss_vector if facts else ev.get("cvss_vector")) or None,
+        "description": facts.description if facts else None,
+        "references": list(facts.references) if facts else [],
+        "nvd_status": facts.status if facts else ev.get("nvd_status"),
+        "kev": kev,
+    }
+
+
+def vulnerabilities_of(*, session: Session, findings: list[Finding]) -> dict[int, dict[str, Any]]:
+    """vulnerability_public of each vulnerability finding among `findings`, by finding id."""
+    vulnerable = [f for f in findings if f.check_id in VULN_CHECKS]
+    facts = vulnerability_facts(session=session, cve_ids=[f.subject for f in vulnerable])
+    return {
+        f.id: vulnerability_public(f.evidence, facts.get(f.subject))  # type: ignore[misc]
+        for f in vulnerable
+    }
