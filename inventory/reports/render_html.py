@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2.ext import _make_new_gettext, _make_new_ngettext
 
 from inventory.reports.chart import trend_svg
+from inventory.reports.rows import Rows
 from inventory.reports.view import build_view
 from inventory.reports.words import Words, report_title, scope_text, summary, words_for
 
@@ -28,13 +30,15 @@ PDF_COMPACT_ABOVE = 3000
 
 @functools.lru_cache(maxsize=1)
 def _environment() -> Environment:
-    return Environment(
+    """One environment, its template compiled once; each report brings its own gettext (the
+    report's language, not the process's) as render variables, which win over these globals."""
+    env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
         autoescape=select_autoescape(["html"], default_for_string=True),
         extensions=["jinja2.ext.i18n"],
-        trim_blocks=False,
-        lstrip_blocks=False,
     )
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    return env
 
 
 def render_markup(
@@ -42,17 +46,14 @@ def render_markup(
 ) -> str:
     w: Words = words_for(snapshot)
     view = build_view(snapshot, w)
-    env = _environment().overlay()
-    env.install_gettext_callables(  # type: ignore[attr-defined]
-        lambda message: w.t.gettext(message),
-        lambda singular, plural, n: w.t.ngettext(singular, plural, n),
-        newstyle=True,
-    )
-    template = env.get_template("report.html")
+    template = _environment().get_template("report.html")
     active = sum(len(v) for v in view.by_asset.values())
     return template.render(
+        gettext=_make_new_gettext(w.t.gettext),
+        ngettext=_make_new_ngettext(w.t.ngettext),
         snapshot=snapshot,
         view=view,
+        rows=Rows(w, view.assets),
         w=w,
         pdf=pdf,
         compact=pdf and active > PDF_COMPACT_ABOVE,

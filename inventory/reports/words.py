@@ -84,6 +84,9 @@ class Words:
 
     def __post_init__(self) -> None:
         self.t = translations(self.language)
+        # A report formats the same few days and words thousands of times.
+        self._days: dict[Any, str] = {}
+        self._labels: dict[tuple[str, str], str] = {}
 
     def gettext(self, message: str, **params: Any) -> str:
         text = self.t.gettext(message)
@@ -94,8 +97,12 @@ class Words:
         return text % {"num": n, **params}
 
     def label(self, group: str, value: Any) -> str:
-        message = LABELS.get(group, {}).get(str(value))
-        return self.t.gettext(message) if message else str(value)
+        key = (group, str(value))
+        text = self._labels.get(key)
+        if text is None:
+            message = LABELS.get(group, {}).get(key[1])
+            text = self._labels[key] = self.t.gettext(message) if message else key[1]
+        return text
 
     def when(self, value: str | datetime | None) -> str:
         moment = parse_iso(value) if isinstance(value, str) or value is None else value
@@ -111,7 +118,11 @@ class Words:
         moment = parse_iso(value) if isinstance(value, str) or value is None else value
         if moment is None:
             return ""
-        return format_date(moment.astimezone(self.tz), "medium", locale=self.language)
+        local = moment.astimezone(self.tz).date()
+        text = self._days.get(local)
+        if text is None:
+            text = self._days[local] = format_date(local, "medium", locale=self.language)
+        return text
 
     def number(self, value: int | float) -> str:
         return format_decimal(value, locale=self.language)
