@@ -112,19 +112,24 @@ def schedule_for(session, settings, **changes):
     )
 
 
+def run(session, settings, schedule):
+    """The schedule's run at T0, as the scheduler's report job does it."""
+    return delivery_service.run_schedule(
+        session=session,
+        settings=settings,
+        schedule=schedule,
+        now=T0,
+        trigger="schedule",
+        actor="scheduler",
+    )
+
+
 def test_mail_with_the_pdf_attached_over_starttls_and_login(session, smtp_settings, port, tmp_path):
     make_asset(session, name="Open PACS", kind="pacs", holds_patient_data="yes")
     schedule = schedule_for(session, smtp_settings)
     with SmtpServer(port, tmp_path) as server:
         assert Path(smtp_settings.reports.smtp_cafile) == server.cafile
-        report = delivery_service.run_schedule(
-            session=session,
-            settings=smtp_settings,
-            schedule=schedule,
-            now=T0,
-            trigger="schedule",
-            actor="scheduler",
-        )
+        report = run(session, smtp_settings, schedule)
     (delivery,) = delivery_service.list_deliveries(session=session, report_id=report.id)
     assert (delivery.status, delivery.attempts, delivery.detail) == ("sent", 1, "attached")
     (message,) = server.inbox.messages
@@ -145,14 +150,7 @@ def test_mail_with_the_pdf_attached_over_starttls_and_login(session, smtp_settin
 def test_a_server_that_was_down_gets_the_report_on_a_retry(session, smtp_settings, port, tmp_path):
     server = SmtpServer(port, tmp_path)  # not started yet
     schedule = schedule_for(session, smtp_settings)
-    report = delivery_service.run_schedule(
-        session=session,
-        settings=smtp_settings,
-        schedule=schedule,
-        now=T0,
-        trigger="schedule",
-        actor="scheduler",
-    )
+    report = run(session, smtp_settings, schedule)
     (delivery,) = delivery_service.list_deliveries(session=session, report_id=report.id)
     assert delivery.status == "failed" and delivery.attempts == 1
     assert f"cannot reach the SMTP server {HOST}:{port}" in delivery.last_error
@@ -181,14 +179,7 @@ def test_a_server_that_was_down_gets_the_report_on_a_retry(session, smtp_setting
 
 def test_every_try_failing_is_given_up_and_shown(session, smtp_settings):
     schedule = schedule_for(session, smtp_settings)
-    report = delivery_service.run_schedule(
-        session=session,
-        settings=smtp_settings,
-        schedule=schedule,
-        now=T0,
-        trigger="schedule",
-        actor="scheduler",
-    )
+    report = run(session, smtp_settings, schedule)
     now = T0
     for _ in range(5):
         now += timedelta(hours=2)
@@ -202,14 +193,7 @@ def test_a_wrong_password_is_a_clear_failure(session, smtp_settings, port, tmp_p
     settings = report_settings(smtp_settings, smtp_password="wrong")
     schedule = schedule_for(session, settings)
     with SmtpServer(port, tmp_path) as server:
-        report = delivery_service.run_schedule(
-            session=session,
-            settings=settings,
-            schedule=schedule,
-            now=T0,
-            trigger="schedule",
-            actor="scheduler",
-        )
+        report = run(session, settings, schedule)
     (delivery,) = delivery_service.list_deliveries(session=session, report_id=report.id)
     assert delivery.status == "failed" and "refused the login" in delivery.last_error
     assert server.inbox.messages == []
@@ -224,14 +208,7 @@ def test_large_reports_are_zipped_or_linked_never_cut(
     settings = report_settings(smtp_settings, max_attachment_mb=limit_mb)
     schedule = schedule_for(session, settings, formats=["html", "csv", "json"])
     with SmtpServer(port, tmp_path) as server:
-        report = delivery_service.run_schedule(
-            session=session,
-            settings=settings,
-            schedule=schedule,
-            now=T0,
-            trigger="schedule",
-            actor="scheduler",
-        )
+        report = run(session, settings, schedule)
     (delivery,) = delivery_service.list_deliveries(session=session, report_id=report.id)
     assert delivery.status == "sent" and delivery.detail == how
     (message,) = server.inbox.messages
@@ -256,14 +233,7 @@ def test_the_folder_gets_every_format(session, settings, tmp_path):
     schedule = schedule_for(
         session, settings, recipients="", folder="monthly", formats=["html", "pdf", "csv", "json"]
     )
-    report = delivery_service.run_schedule(
-        session=session,
-        settings=settings,
-        schedule=schedule,
-        now=T0,
-        trigger="schedule",
-        actor="scheduler",
-    )
+    report = run(session, settings, schedule)
     (delivery,) = session.query(ReportDelivery).all()
     assert delivery.status == "sent"
     written = sorted(p.name for p in (tmp_path / "reports" / "monthly").iterdir())
