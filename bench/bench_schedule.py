@@ -11,8 +11,10 @@ Not a timed test: it prints medians and writes bench/results/schedule-<backend>.
    overdue batch the windows allow and queue it (`dispatch`), then a worker claims it (`claim`,
    FOR UPDATE SKIP LOCKED on PostgreSQL). Timed `--repeat` times with batches of `--batch`
    (the claimed rows are put back between rounds); also the first backfill of schedule rows.
-2. Workers (PostgreSQL, several processes): `--fleet` assets on their own 127.71.x.y addresses,
-   each answered by an asyncio responder (an SSH-like greeting) on one port, plus one closed port.
+2. Workers (PostgreSQL, several processes): `--fleet` assets, the first hosts of the audit-engine
+   benchmark's loopback fleet (bench/fleet: 127.100.x.y, a clinic's mix of PACS, modalities, web
+   viewers, NAS, database servers and workstations answered by the fleet's FTP, HTTP(S), Redis,
+   DICOM and SSH responders). Every audit is a full one: the 20 default ports and every probe.
    `inventory scheduler --no-worker` and 1, 2 and 4 `inventory worker --once` processes audit them
    all; the rate is the fleet divided by the span from the first audit's start to the last one's
    end, as recorded in the database (process start-up is not counted). Loopback only.
@@ -21,7 +23,6 @@ Not a timed test: it prints medians and writes bench/results/schedule-<backend>.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -30,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -43,8 +43,10 @@ from sqlmodel import Session
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import inventory.models  # noqa: E402,F401 - registers the tables
+from bench.fleet.run import Responders  # noqa: E402
+from bench.fleet.spec import LOOPBACK, build_fleet  # noqa: E402
 from inventory.db import make_engine, upgrade_schema  # noqa: E402
-from inventory.models import AssetSchedule, Audit  # noqa: E402
+from inventory.models import AssetSchedule, Audit, AuditOutcome  # noqa: E402
 from inventory.scheduler.clock import new_random  # noqa: E402
 from inventory.scheduler.windows import Rules  # noqa: E402
 from inventory.services import assets as asset_service  # noqa: E402
@@ -55,7 +57,6 @@ PG_ADMIN_URL = os.environ.get(
     "INVENTORY_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 INVENTORY = str(Path(sys.executable).with_name("inventory"))
-GREETING = b"SSH-2.0-OpenSSH_9.6 Vigie-bench\r\n"
 
 
 def new_database(backend: str, root: Path) -> tuple[str, Any]:
@@ -150,43 +151,12 @@ def dispatcher_rounds(engine: Engine, repeat: int, batch: int) -> dict[str, Any]
     }
 
 
-class Responders:
-    """An asyncio greeting server on each loopback address, in a thread of its own."""
-
-    def __init__(self, hosts: list[str]) -> None:
-        assert all(h.startswith("127.") for h in hosts)
-        self.hosts, self.port = hosts, 0
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        threading.Thread(target=self._run, daemon=True).start()
-        self.ready.wait(30)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(GREETING)
-        try:
-            await writer.drain()
-            await asyncio.wait_for(reader.read(64), timeout=2)
-        except (TimeoutError, ConnectionError):
-            pass
-        writer.close()
-
-    async def _start(self) -> None:
-        first = await asyncio.start_server(self._handle, self.hosts[0], 0)
-        self.port = first.sockets[0].getsockname()[1]
-        for host in self.hosts[1:]:
-            await asyncio.start_server(self._handle, host, self.port)
-
-    def _run(self) -> None:
-        self.loop.run_until_complete(self._start())
-        self.ready.set()
-        self.loop.run_forever()
+def fleet_addresses(fleet: int) -> list[str]:
+    """The first `fleet` hosts of the audit benchmark's loopback fleet (same seed, same mix)."""
+    return [host.address for host in build_fleet(fleet, LOOPBACK)]
 
 
-def fleet_host(i: int) -> str:
-    return f"127.71.{i // 250}.{i % 250 + 1}"
-
-
-def workers_rate(url: str, engine: Engine, fleet: int, workers: int, port: int) -> float:
+def workers_rate(url: str, engine: Engine, fleet: int, workers: int, concurrency: int) -> float:
     with Session(engine) as session:
         for table in ("finding_event", "finding", "observed_service", "audit"):
             session.execute(text(f"DELETE FROM {table}"))
@@ -205,9 +175,6 @@ def workers_rate(url: str, engine: Engine, fleet: int, workers: int, port: int) 
     env.update(
         {
             "INVENTORY_DATABASE_URL": url,
-            "INVENTORY_AUDIT_DEFAULT_PORTS": f"{port},9",
-            "INVENTORY_AUDIT_CONNECT_TIMEOUT": "2",
-            "INVENTORY_AUDIT_READ_TIMEOUT": "2",
             "INVENTORY_SCHEDULER_DISPATCH_INTERVAL": "0.2",
             "INVENTORY_SCHEDULER_POLL_INTERVAL": "0.1",
             "INVENTORY_SCHEDULER_MAX_CONCURRENT_AUDITS": "64",
@@ -219,7 +186,8 @@ def workers_rate(url: str, engine: Engine, fleet: int, workers: int, port: int) 
         scheduler = subprocess.Popen([INVENTORY, "scheduler", "--no-worker"], **quiet)  # type: ignore[call-overload]
         procs = [
             subprocess.Popen(  # type: ignore[call-overload]
-                [INVENTORY, "worker", "--once", "--concurrency", "8", "--id", f"b{n}"], **quiet
+                [INVENTORY, "worker", "--once", "--concurrency", str(concurrency), "--id", f"b{n}"],
+                **quiet,
             )
             for n in range(workers)
         ]
@@ -231,7 +199,11 @@ def workers_rate(url: str, engine: Engine, fleet: int, workers: int, port: int) 
         count, first, last = session.execute(
             select(func.count(), func.min(Audit.started_at), func.max(Audit.finished_at))
         ).one()
+        reached = session.scalar(
+            select(func.count()).where(Audit.outcome == AuditOutcome.completed)
+        )
     assert count == fleet, f"{count} audits for {fleet} assets"
+    assert reached == fleet, f"only {reached} of {fleet} audits reached their asset"
     return fleet / (last - first).total_seconds()
 
 
@@ -243,6 +215,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--fleet", type=int, default=400)
     parser.add_argument("--worker-counts", default="1,2,4")
+    parser.add_argument("--concurrency", type=int, default=8, help="audits at once per worker")
     args = parser.parse_args()
 
     results: dict[str, Any] = {
@@ -267,24 +240,32 @@ def main() -> None:
                 url, drop = new_database(args.backend, Path(root))
                 engine = make_engine(url)
                 upgrade_schema(engine)
-                fill(engine, args.fleet, fleet_host, prefix="fleet")
+                addresses = fleet_addresses(args.fleet)
+                fill(engine, args.fleet, addresses.__getitem__, prefix="fleet")
                 with Session(engine) as session:
                     schedule_service.backfill(
                         session=session, now=datetime.now(UTC), spread=0, rng=new_random(1)
                     )
                     session.commit()
-                responders = Responders([fleet_host(i) for i in range(args.fleet)])
                 rates: dict[str, Any] = {}
-                for n in [int(x) for x in args.worker_counts.split(",")]:
-                    runs = [
-                        workers_rate(url, engine, args.fleet, n, responders.port) for _ in range(3)
-                    ]
-                    rates[str(n)] = {
-                        "audits_per_s_median": round(statistics.median(runs), 1),
-                        "runs": [round(r, 1) for r in runs],
-                    }
-                    print(f"{n} worker(s): {rates[str(n)]}", flush=True)
-                results["workers"] = {"fleet": args.fleet, "concurrency_each": 8, **rates}
+                with Responders(args.fleet, LOOPBACK, seed=20240):
+                    for n in [int(x) for x in args.worker_counts.split(",")]:
+                        runs = [
+                            workers_rate(url, engine, args.fleet, n, args.concurrency)
+                            for _ in range(3)
+                        ]
+                        rates[str(n)] = {
+                            "audits_per_s_median": round(statistics.median(runs), 1),
+                            "runs": [round(r, 1) for r in runs],
+                            "load_average_1min": round(os.getloadavg()[0], 2),
+                        }
+                        print(f"{n} worker(s): {rates[str(n)]}", flush=True)
+                results["workers"] = {
+                    "fleet": args.fleet,
+                    "fleet_source": "bench/fleet (the audit-engine benchmark's loopback fleet)",
+                    "concurrency_each": args.concurrency,
+                    **rates,
+                }
                 engine.dispose()
         finally:
             drop()

@@ -583,30 +583,33 @@ def audit() -> None:
 def audit_run(ctx: Context, name: str | None, all_assets: bool) -> None:
     """Audit now, synchronously; exit 0 when the audits ran, whatever they found."""
     from inventory.services.assets import find_live_asset, live_assets
-    from inventory.services.audits import audit_asset
+    from inventory.services.audits import audit_asset, audit_assets
     from inventory.services.findings import OPEN_STATUSES, findings_of, observed_services
     from inventory.services.vulns import options_from
 
     if bool(name) == all_assets:
         raise click.UsageError("give either --asset NAME or --all")
+    common = {
+        "settings": ctx.settings.audit,
+        "actor": _actor(),
+        "trigger": "cli",
+        "vulns": options_from(ctx.settings),
+    }
     with ctx.session() as session:
         if name:
             asset = find_live_asset(session=session, name=name)
             if asset is None:
                 raise click.ClickException(f"no asset called {name}")
-            targets = [(asset.id, asset.name)]
+            assert asset.id is not None
+            names = {asset.id: asset.name}
+            done = [(asset.id, audit_asset(session=session, asset_id=asset.id, **common))]
         else:
-            targets = [(a.id, a.name) for a in live_assets(session=session)]
-        for asset_id, asset_name in targets:
-            assert asset_id is not None
-            done = audit_asset(
-                session=session,
-                asset_id=asset_id,
-                settings=ctx.settings.audit,
-                actor=_actor(),
-                trigger="cli",
-                vulns=options_from(ctx.settings),
-            )
+            # Every asset in one event loop under shared limits: as long as the slowest few
+            # audits, not the sum of all. Each is printed (and stored) as it ends.
+            names = {a.id: a.name for a in live_assets(session=session) if a.id is not None}
+            done = audit_assets(session=session, asset_ids=list(names), **common)
+        targets = list(names)
+        for asset_id, audited in done:
             seen = observed_services(session=session, asset_id=asset_id)
             ports = [f"{s.address}:{s.port}" for s in seen]
             active = [
@@ -614,15 +617,15 @@ def audit_run(ctx: Context, name: str | None, all_assets: bool) -> None:
                 for f in findings_of(session=session, asset_id=asset_id)
                 if f.status in OPEN_STATUSES
             ]
-            reachable = str(done.outcome) == "completed"
+            reachable = str(audited.outcome) == "completed"
             state = "reachable" if reachable else "not reachable (findings left as they were)"
-            click.echo(f"{asset_name}: {state} ({done.duration:.1f} s)")
+            click.echo(f"{names[asset_id]}: {state} ({audited.duration:.1f} s)")
             if reachable:
                 click.echo(f"  open ports: {', '.join(ports) if ports else 'none'}")
             click.echo(f"  open findings: {len(active)}")
             for f in active:
                 click.echo(f"    [{f.severity}] {f.check_id} {f.subject}: {f.title}")
-            failed = [p for p in done.probes if p.get("outcome") == "failed"]
+            failed = [p for p in audited.probes if p.get("outcome") == "failed"]
             for p in failed:
                 click.echo(f"  probe {p['probe']} failed: {p.get('reason', '')}")
         if not targets:

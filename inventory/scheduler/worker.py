@@ -1,7 +1,10 @@
 """An audit worker: claims queued assets, audits them, records each result with its next due time.
 
-One asyncio event loop runs up to `concurrency` audits at once (the engine is asynchronous);
-database work goes to threads (asyncio.to_thread) so that a slow commit never stalls a probe.
+One asyncio event loop runs up to `concurrency` audits at once (the engine is asynchronous) under
+one set of connection limits (max_connections, per host) shared by all of them, as
+engine.audit_many does; database work goes to threads (asyncio.to_thread) so that a slow commit
+never stalls a probe, and blocking probe libraries (pynetdicom) get threads of their own so that
+they never wait behind the database, nor the database behind them.
 The worker renews its claims while they run (heartbeats): if it is killed, they expire and the
 dispatcher marks those audits interrupted. On SIGTERM it stops claiming, gives running audits
 `shutdown_grace` seconds to finish, and marks the others interrupted before it exits.
@@ -15,12 +18,14 @@ import os
 import socket
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from inventory.audit import audit as run_engine
+from inventory.audit.probes.base import ConnectionLimits
 from inventory.models import SchedulerWorker, WorkerState
 from inventory.scheduler.clock import Clock, SystemClock, new_random
 from inventory.scheduler.ratelimit import ConnectionPacer, connection_cost
@@ -59,6 +64,13 @@ class Worker:
         self.pacer = ConnectionPacer(
             settings.scheduler.max_new_connections_per_second, monotonic=self.clock.monotonic
         )
+        self.limits = ConnectionLimits(
+            settings.audit.max_connections, settings.audit.max_connections_per_host
+        )
+        # Database work has threads of its own (see the module's docstring).
+        self._db_threads = ThreadPoolExecutor(
+            min(8, self.concurrency + 2), thread_name_prefix="vigie-db"
+        )
         self.audited = 0
         self._tasks: dict[int, tuple[schedule_service.Claim, asyncio.Task[None]]] = {}
 
@@ -69,7 +81,8 @@ class Worker:
             return work(session)
 
     async def _run_db(self, work: Callable[[Session], T]) -> T:
-        return await asyncio.to_thread(self._db, work)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db_threads, self._db, work)
 
     def _beat(self, session: Session, state: WorkerState) -> None:
         row = session.get(SchedulerWorker, self.id) or SchedulerWorker(
@@ -112,7 +125,7 @@ class Worker:
             wait = self.pacer.reserve(cost)
             if wait > 0:
                 await asyncio.sleep(wait)
-            report = await run_engine(target, self.settings.audit)
+            report = await run_engine(target, self.settings.audit, limits=self.limits)
             recorded = await self._run_db(
                 lambda s: schedule_service.complete(
                     session=s,
@@ -181,6 +194,17 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Audit until `stop` is set (or, with once=True, until nothing is left to audit)."""
+        # The loop's default executor is the probes' (asyncio.to_thread in pynetdicom's probe):
+        # one thread per audit under way; the database has its own few.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(self.concurrency + 2, thread_name_prefix="vigie-probe")
+        )
+        try:
+            await self._run(stop)
+        finally:
+            self._db_threads.shutdown(wait=False)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         await self._run_db(self._start)
         log.info("worker %s started (%d audits at once)", self.id, self.concurrency)
         stopping = asyncio.ensure_future(stop.wait())

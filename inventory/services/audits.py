@@ -8,6 +8,11 @@ One audit's results are written in one transaction: a crash leaves the previous 
 
 from __future__ import annotations
 
+import asyncio
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +20,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from inventory.audit import AuditReport, Target, run_audit
-from inventory.audit.engine import OUT_OF_SCOPE
+from inventory.audit.engine import OUT_OF_SCOPE, audit_many
 from inventory.audit.probes.base import FindingCandidate, PortState
 from inventory.models import (
     Asset,
@@ -36,6 +41,7 @@ from inventory.validators import ExpectedService
 __all__ = [
     "FindingQuery",
     "audit_asset",
+    "audit_assets",
     "list_findings",
     "record_audit",
     "target_for",
@@ -75,10 +81,92 @@ def audit_asset(
 ) -> Audit:
     """Audit one asset now (synchronously) and store the result. `vulns` ([vulns] settings, see
     inventory.services.vulns.options_from) decides which detected software is matched."""
-    from inventory.services import schedule as schedule_service
-
     asset = get_asset(session=session, asset_id=asset_id)
     report = run_audit(target_for(asset, settings), settings)
+    return _store(session, asset_id, report, actor, trigger, vulns)
+
+
+def audit_assets(
+    *,
+    session: Session,
+    asset_ids: Iterable[int],
+    settings: Any,
+    actor: str,
+    trigger: str = "user",
+    vulns: VulnOptions | None = None,
+    threads: int = 32,
+) -> Iterator[tuple[int, Audit]]:
+    """Audit many assets at once and store each result as it comes (`inventory audit run --all`).
+
+    The audits share one event loop and one set of connection limits (engine.audit_many, in a
+    thread of its own, with `threads` threads for blocking probe libraries), so a thousand
+    assets take about as long as the slowest few rather than the sum of all; each asset's
+    results are still written in their own transaction, here, in the caller's thread (the
+    session's). Yields (asset id, audit) in the order the audits end.
+    """
+    by_name: dict[str, int] = {}
+    targets = []
+    for asset_id in asset_ids:
+        target = target_for(get_asset(session=session, asset_id=asset_id), settings)
+        by_name[target.name] = asset_id
+        targets.append(target)
+    reports: queue.SimpleQueue[AuditReport | BaseException | None] = queue.SimpleQueue()
+    running: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[None]]] = []
+    started = threading.Event()
+
+    async def collect() -> None:
+        async for report in audit_many(targets, settings):
+            reports.put(report)
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(threads))
+        task = asyncio.create_task(collect())
+        running.append((loop, task))
+        started.set()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass  # the caller stopped reading: the audits under way were cancelled
+
+    def engine() -> None:
+        try:
+            asyncio.run(run())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            reports.put(exc)
+        finally:
+            started.set()
+            reports.put(None)
+
+    thread = threading.Thread(target=engine, name="vigie-audit-many", daemon=True)
+    thread.start()
+    try:
+        while (item := reports.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            asset_id = by_name[item.target]
+            yield asset_id, _store(session, asset_id, item, actor, trigger, vulns)
+    finally:
+        started.wait()
+        for loop, task in running:  # stopped early (an error, Ctrl-C): end the audits too
+            if not loop.is_closed():
+                try:
+                    loop.call_soon_threadsafe(task.cancel)
+                except RuntimeError:
+                    pass  # the loop ended meanwhile
+        thread.join()
+
+
+def _store(
+    session: Session,
+    asset_id: int,
+    report: AuditReport,
+    actor: str,
+    trigger: str,
+    vulns: VulnOptions | None,
+) -> Audit:
+    from inventory.services import schedule as schedule_service
+
     now = utcnow()
     outcome = AuditOutcome.completed if report.reachable else AuditOutcome.unreachable
     schedule_service.audit_recorded(

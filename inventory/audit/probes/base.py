@@ -15,16 +15,17 @@ import socket
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import netaddr
 
 from inventory.validators import ExpectedService
 
+T = TypeVar("T")
 Connector = Callable[[str, int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 
 
@@ -116,35 +117,35 @@ async def _open_connection(
     return await asyncio.open_connection(address, port)
 
 
-async def _connect(
-    loop: asyncio.AbstractEventLoop, sock: socket.socket, address: tuple[str, int], timeout: float
-) -> int:
-    """Connects a non-blocking socket; 0 or the errno (ETIMEDOUT when `timeout` ran out).
+_SOCK_NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)  # Linux: a socket born non-blocking
+
+
+async def _settled(loop: asyncio.AbstractEventLoop, sock: socket.socket, timeout: float) -> int:
+    """The outcome of a non-blocking connect() that answered EINPROGRESS: 0 or the errno
+    (ETIMEDOUT when `timeout` ran out).
 
     loop.sock_connect does the same with more machinery; here a connection that the kernel has
-    already settled when connect() returns (a LAN peer, loopback) costs no selector round trip.
+    settled meanwhile (a LAN peer, loopback) costs no selector round trip.
     """
-    error = sock.connect_ex(address)
-    if error == errno.EINPROGRESS:
-        error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if not error:
-            try:
-                sock.getpeername()
-                return 0
-            except OSError:
-                pass  # still under way: wait until the socket is writable
-            done = loop.create_future()
-            fd = sock.fileno()
-            loop.add_writer(fd, _settle, done)
-            try:
-                async with asyncio.timeout(timeout):
-                    await done
-            except TimeoutError:
-                return errno.ETIMEDOUT
-            finally:
-                loop.remove_writer(fd)
-            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-    return error
+    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if error:
+        return error
+    try:
+        sock.getpeername()
+        return 0
+    except OSError:
+        pass  # still under way: wait until the socket is writable
+    done = loop.create_future()
+    fd = sock.fileno()
+    loop.add_writer(fd, _settle, done)
+    try:
+        async with asyncio.timeout(timeout):
+            await done
+    except TimeoutError:
+        return errno.ETIMEDOUT
+    finally:
+        loop.remove_writer(fd)
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
 
 
 def _settle(done: asyncio.Future[None]) -> None:
@@ -187,6 +188,11 @@ class _Gate:
     def idle(self) -> bool:
         return not self._waiters
 
+    @property
+    def spare(self) -> int:
+        """Slots nobody holds or waits for."""
+        return 0 if self._waiters else self._free
+
 
 class ConnectionLimits:
     """Connections open at once, in all and towards one host, shared by every audit that uses it.
@@ -201,6 +207,11 @@ class ConnectionLimits:
         self.max_per_host = max_per_host
         self._all = _Gate(max_connections)
         self._hosts: dict[str, tuple[_Gate, list[int]]] = {}
+
+    @property
+    def spare(self) -> int:
+        """Connections that could open now without waiting (none while some wait)."""
+        return self._all.spare
 
     @property
     def hosts_tracked(self) -> int:
@@ -258,6 +269,7 @@ class ProbeContext:
     connector: Connector = _open_connection
     observed: list[ServiceObservation] = field(default_factory=list)
     limits: ConnectionLimits | None = None
+    _once: dict[Hashable, asyncio.Future[Any]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_settings(
@@ -276,6 +288,18 @@ class ProbeContext:
             connector=connector or _open_connection,
             limits=limits,
         )
+
+    async def once(self, key: Hashable, work: Callable[[], Awaitable[T]]) -> T:
+        """`work()` done once per audit for `key`, its result (or exception) shared by every
+        probe that asks: one TLS handshake per port serves the TLS and the web probes.
+
+        A caller that is cancelled (the audit deadline) leaves the work to the others; it ends
+        within its own timeouts.
+        """
+        task = self._once.get(key)
+        if task is None:
+            task = self._once[key] = asyncio.ensure_future(work())
+        return await asyncio.shield(task)
 
     def _shared(self) -> ConnectionLimits:
         if self.limits is None:
@@ -311,10 +335,17 @@ class ProbeContext:
         limits = self._shared()
         await limits.acquire(address)
         try:
-            with socket.socket(family, socket.SOCK_STREAM) as sock:
-                sock.setblocking(False)
+            # Created non-blocking (one system call fewer than setblocking), closed by hand:
+            # on loopback or a LAN most ports are settled by connect() itself, and this is
+            # all the work they cost.
+            sock = socket.socket(family, socket.SOCK_STREAM | _SOCK_NONBLOCK)
+            try:
+                if not _SOCK_NONBLOCK:
+                    sock.setblocking(False)
                 started = loop.time()
-                error = await _connect(loop, sock, (address, port), self.connect_timeout)
+                error = sock.connect_ex((address, port))
+                if error == errno.EINPROGRESS:
+                    error = await _settled(loop, sock, self.connect_timeout)
                 if error == errno.ECONNREFUSED:
                     return PortState.closed, b""
                 if error:
@@ -322,6 +353,8 @@ class ProbeContext:
                 if quiet is not None:
                     wait = min(wait, max(quiet, round_trips * (loop.time() - started)))
                 return PortState.open, await self._greeting(loop, sock, wait)
+            finally:
+                sock.close()
         finally:
             limits.release(address)
 

@@ -27,6 +27,7 @@ timeout set from the context, while the per-host connection slot is held.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 import ssl
@@ -205,9 +206,11 @@ def _find(assoc: Any, attempt: Attempt, timeouts: Timeouts) -> None:
     attempt.attributes = sorted(keywords)
 
 
+@functools.cache
 def _tls_context() -> ssl.SSLContext:
     """DICOM over TLS (port 2762): the probe asks whether the service lets anyone in, not whether
-    its certificate is good (the TLS probe judges that), so the certificate is not verified."""
+    its certificate is good (the TLS probe judges that), so the certificate is not verified.
+    One for the process, shared (loading the system's CA bundle costs tens of milliseconds)."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE

@@ -13,8 +13,10 @@ and the number of items leave the probe, never a value.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +35,7 @@ from inventory.audit.probes.base import (
     Target,
     printable,
 )
-from inventory.audit.probes.tls import NotTLS, handshake
+from inventory.audit.probes.tls import NotTLS, handshake, server_name
 from inventory.i18n import N_
 
 CLEARTEXT = "http.cleartext"
@@ -141,11 +143,13 @@ def _same_host(url: str, address: str) -> bool:
     return host.strip("[]").lower() == address.lower()
 
 
-async def web_scheme(ctx: ProbeContext, address: str, port: int) -> str:
+async def web_scheme(
+    ctx: ProbeContext, address: str, port: int, server_name: str | None = None
+) -> str:
     """https when the port completes a TLS handshake, else http; OSError when it cannot be
-    reached at all."""
+    reached at all. With the TLS probe's server name, its handshake serves both."""
     try:
-        await handshake(ctx, address, port)
+        await handshake(ctx, address, port, server_name)
         return "https"
     except (NotTLS, TimeoutError):  # many HTTP servers wait in silence for a request line
         return "http"
@@ -154,6 +158,15 @@ async def web_scheme(ctx: ProbeContext, address: str, port: int) -> str:
 def base_url(scheme: str, address: str, port: int) -> str:
     host = f"[{address}]" if ":" in address else address
     return f"{scheme}://{host}:{port}"
+
+
+@functools.cache
+def _no_verification() -> ssl.SSLContext:
+    """What httpx's verify=False makes, once for the process rather than once per client."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def web_client(ctx: ProbeContext) -> httpx.AsyncClient:
@@ -166,7 +179,7 @@ def web_client(ctx: ProbeContext) -> httpx.AsyncClient:
         pool=ctx.connect_timeout,
     )
     return httpx.AsyncClient(
-        verify=False,
+        verify=_no_verification(),
         timeout=timeout,
         follow_redirects=False,
         trust_env=False,  # no proxy: the request goes to the asset, nowhere else
@@ -201,7 +214,7 @@ class WebProbe(Probe):
         self, target: Target, ctx: ProbeContext, address: str, port: int
     ) -> tuple[ServiceObservation, list[FindingCandidate]] | str:
         try:
-            scheme = await web_scheme(ctx, address, port)
+            scheme = await web_scheme(ctx, address, port, server_name(target))
         except OSError as exc:
             return f"{address}:{port}: {exc.__class__.__name__}"
         base = base_url(scheme, address, port)

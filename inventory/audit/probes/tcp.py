@@ -61,7 +61,10 @@ class PortScan(Probe):
         pairs = [(str(address), port) for address in target.addresses for port in ports]
         seen: list[ServiceObservation | None] = [None] * len(pairs)
         # Port by port across the addresses, so that a multi-homed asset's workers spread out.
-        queue = iter(sorted(range(len(pairs)), key=lambda i: (i % len(ports), i // len(ports))))
+        order: range | list[int] = range(len(pairs))
+        if len(target.addresses) > 1:
+            order = sorted(order, key=lambda i: (i % len(ports), i // len(ports)))
+        queue = iter(order)
 
         async def worker() -> None:
             for index in queue:  # the workers share one iterator: each port is tried once
