@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from inventory.models.finding import Finding
 from inventory.models.types import UTCDateTime, utcnow
 
 
@@ -165,3 +166,12 @@ class SoftwareCandidate(SQLModel, table=True):
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     first_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# Findings of one CVE across every asset: what a feed import re-matches when it changed a few
+# records. Declared here, with the vulnerability tables, and created by their migration (0005).
+Index(
+    "ix_finding_check_subject",
+    Finding.__table__.c.check_id,  # type: ignore[attr-defined]
+    Finding.__table__.c.subject,  # type: ignore[attr-defined]
+)

@@ -25,7 +25,6 @@ from sqlmodel import Session
 
 from inventory.i18n import N_
 from inventory.models import (
-    Asset,
     Finding,
     FindingEvent,
     FindingStatus,
@@ -226,8 +225,30 @@ def _event(
     }
 
 
-def _existing(session: Session, asset_ids: set[int] | None) -> dict[tuple[int, str, str], Any]:
-    """The stored vulnerability findings of live assets (all, or of `asset_ids`)."""
+def _scoped(statement: Any, asset_ids: set[int], cves: set[str] | None, by_cve: bool) -> list[Any]:
+    """`statement` (on Finding) narrowed to vulnerability findings: of `asset_ids` (of the CVEs
+    `cves` only, when given), as several statements for short IN lists. `by_cve` selects by
+    CVE alone (ix_finding_check_subject; the caller keeps the rows of `asset_ids`): for a few
+    changed CVEs across many assets."""
+    statement = statement.where(Finding.check_id.in_(VULN_CHECKS))
+    if by_cve and cves is not None:
+        return [statement.where(Finding.subject.in_(chunk)) for chunk in chunks(sorted(cves))]
+    statements = [
+        statement.where(Finding.asset_id.in_(chunk)) for chunk in chunks(sorted(asset_ids))
+    ]
+    if cves is not None:
+        statements = [
+            part.where(Finding.subject.in_(chunk))
+            for part in statements
+            for chunk in chunks(sorted(cves))
+        ]
+    return statements
+
+
+def _existing(
+    session: Session, asset_ids: set[int], cves: set[str] | None, by_cve: bool
+) -> dict[tuple[int, str, str], Any]:
+    """The stored vulnerability findings in scope (see _scoped)."""
     columns = (
         Finding.id,
         Finding.asset_id,
@@ -237,38 +258,38 @@ def _existing(session: Session, asset_ids: set[int] | None) -> dict[tuple[int, s
         Finding.accepted_until,
         Finding.evidence["digest"].as_string().label("digest"),
     )
-    statement = select(*columns).where(Finding.check_id.in_(VULN_CHECKS))
-    if asset_ids is None:
-        live = select(Asset.id).where(Asset.archived_at.is_(None))
-        statements = [statement.where(Finding.asset_id.in_(live))]
-    else:
-        statements = [
-            statement.where(Finding.asset_id.in_(chunk)) for chunk in chunks(sorted(asset_ids))
-        ]
     return {
         (row.asset_id, row.check_id, row.subject): row
-        for part in statements
+        for part in _scoped(select(*columns), asset_ids, cves, by_cve)
         for row in session.execute(part)
+        if row.asset_id in asset_ids
     }
 
 
 def _seen_again(
-    session: Session, asset_ids: set[int] | None, skipped: set[int], now: datetime
+    session: Session,
+    asset_ids: set[int],
+    cves: set[str] | None,
+    by_cve: bool,
+    still: list[int],
+    skipped: set[int],
+    now: datetime,
 ) -> None:
-    """Move the last-seen date of the active findings still matching: every active one in scope
-    but those in `skipped` (fixed, reopened or rebuilt, written apart), in a few statements."""
-    base = update(Finding).where(
-        Finding.check_id.in_(VULN_CHECKS), Finding.status.in_([str(s) for s in ACTIVE])
-    )
-    if asset_ids is None:
-        live = select(Asset.id).where(Asset.archived_at.is_(None))
-        statements = [base.where(Finding.asset_id.in_(live))]
-    else:
-        statements = [base.where(Finding.asset_id.in_(c)) for c in chunks(sorted(asset_ids))]
+    """Move the last-seen date of the active findings still matching (`still`), in a few
+    statements: by id when a few CVEs changed, else every active one of the assets but those in
+    `skipped` (fixed, reopened or rebuilt, written apart)."""
+    if by_cve:
+        for chunk in chunks(still, 5000):
+            session.execute(
+                update(Finding).where(Finding.id.in_(chunk)).values(last_seen=now),
+                execution_options={"synchronize_session": False},
+            )
+        return
+    base = update(Finding).where(Finding.status.in_([str(s) for s in ACTIVE]))
     if len(skipped) > 900:
         # Too many to leave out in one statement: they are written apart right after anyway.
         skipped = set()
-    for statement in statements:
+    for statement in _scoped(base, asset_ids, cves, by_cve=False):
         if skipped:
             statement = statement.where(Finding.id.not_in(sorted(skipped)))
         session.execute(
@@ -279,15 +300,18 @@ def _seen_again(
 def sync_findings(
     session: Session,
     *,
-    asset_ids: set[int] | None,
+    asset_ids: set[int],
     wanted: dict[tuple[int, str, str], Wanted],
     who: str,
     now: datetime,
     result: RematchResult,
+    cves: set[str] | None = None,
+    by_cve: bool = False,
 ) -> None:
-    """Bring the vulnerability findings of the assets in scope (all live ones when `asset_ids`
-    is None) to what `wanted` says. Does not commit."""
-    existing = _existing(session, asset_ids)
+    """Bring the vulnerability findings of `asset_ids` (of the CVEs `cves` only, when given) to
+    what `wanted` says; `by_cve`: see _scoped. Does not commit."""
+    existing = _existing(session, asset_ids, cves, by_cve)
+    still: list[int] = []
     events: list[dict[str, Any]] = []
     changed: list[tuple[int, Wanted, dict[str, Any]]] = []
     fixed: list[int] = []
@@ -313,6 +337,8 @@ def sync_findings(
             result.still += 1
         if values or row.digest != item.digest:
             changed.append((row.id, item, values))
+        elif status in ACTIVE:
+            still.append(row.id)
     # Fixed first, so that the bulk last-seen update below no longer counts them as active.
     for chunk in chunks(fixed):
         session.execute(
@@ -321,7 +347,7 @@ def sync_findings(
             .values(status=FindingStatus.fixed, fixed_at=now),
             execution_options={"synchronize_session": False},
         )
-    _seen_again(session, asset_ids, {fid for fid, _, _ in changed}, now)
+    _seen_again(session, asset_ids, cves, by_cve, still, {fid for fid, _, _ in changed}, now)
     new = [item for key, item in wanted.items() if key not in existing]
     full = _full_rows(session, [item for _, item, _ in changed] + new)
     if changed:

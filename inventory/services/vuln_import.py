@@ -12,7 +12,7 @@ stored catalog unless it is older than the one imported last.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,6 @@ __all__ = ["FeedError", "ImportResult", "import_files"]
 BATCH = 2000
 MAX_KEV_ENTRIES = 100_000  # CISA's catalog holds about 1,500; it is read whole
 _VULNERABILITY = Vulnerability.__table__  # type: ignore[attr-defined]
-_CPE_MATCH = VulnCpeMatch.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -55,6 +54,9 @@ class ImportResult:
     updated: int = 0
     unchanged: int = 0
     older: bool = False  # a KEV catalog older than the one already imported: nothing changed
+    # What changed, for re-matching only that: CVE ids of new or updated NVD records, of KEV
+    # entries added, changed or removed.
+    changed: set[str] = field(default_factory=set)
 
 
 def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
@@ -111,7 +113,22 @@ def _vuln_row(record: CveRecord) -> dict[str, Any]:
     }
 
 
-def _match_rows(vuln_id: int, record: CveRecord) -> list[dict[str, Any]]:
+_MATCH_COLUMNS = (
+    "vulnerability_id",
+    "part",
+    "vendor",
+    "product",
+    "criteria",
+    "vulnerable",
+    "version_start",
+    "start_including",
+    "version_end",
+    "end_including",
+)
+
+
+def _match_rows(vuln_id: int, record: CveRecord) -> list[tuple[Any, ...]]:
+    """The record's criteria as `vuln_cpe_match` rows (tuples in _MATCH_COLUMNS order)."""
     rows = []
     seen: set[tuple[Any, ...]] = set()
     for conf in record.parsed:
@@ -121,21 +138,32 @@ def _match_rows(vuln_id: int, record: CveRecord) -> list[dict[str, Any]]:
                 if key in seen:
                     continue
                 seen.add(key)
+                cpe = c.cpe
                 rows.append(
-                    {
-                        "vulnerability_id": vuln_id,
-                        "part": c.cpe.part[:1],
-                        "vendor": c.cpe.vendor[:128],
-                        "product": c.cpe.product[:128],
-                        "criteria": c.criteria[:512],
-                        "vulnerable": c.vulnerable,
-                        "version_start": c.start[:64] if c.start else None,
-                        "start_including": c.start_including,
-                        "version_end": c.end[:64] if c.end else None,
-                        "end_including": c.end_including,
-                    }
+                    (
+                        vuln_id,
+                        cpe.part[:1],
+                        cpe.vendor[:128],
+                        cpe.product[:128],
+                        c.criteria[:512],
+                        c.vulnerable,
+                        c.start[:64] if c.start else None,
+                        c.start_including,
+                        c.end[:64] if c.end else None,
+                        c.end_including,
+                    )
                 )
     return rows
+
+
+def _insert_matches(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    """One executemany straight to the driver: millions of plain values, nothing for SQLAlchemy
+    to convert (its per-row processing cost more than the database's work)."""
+    connection = session.connection()
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    columns = ", ".join(_MATCH_COLUMNS)
+    values = ", ".join([mark] * len(_MATCH_COLUMNS))
+    connection.exec_driver_sql(f"INSERT INTO vuln_cpe_match ({columns}) VALUES ({values})", rows)
 
 
 def _import_nvd(session: Session, records: Iterator[CveRecord], result: ImportResult) -> None:
@@ -161,7 +189,7 @@ def _import_nvd(session: Session, records: Iterator[CveRecord], result: ImportRe
             r for cve, r in latest.items() if cve in stored and r.last_modified > stored[cve][1]
         ]
         result.unchanged += len(latest) - len(new) - len(changed)
-        matches: list[dict[str, Any]] = []
+        matches: list[tuple[Any, ...]] = []
         if new:
             # Core statements: a plain executemany (the ORM's bulk insert fetches keys back in
             # small batches, which costs more than the insert itself at this size).
@@ -177,6 +205,7 @@ def _import_nvd(session: Session, records: Iterator[CveRecord], result: ImportRe
             for record in new:
                 matches += _match_rows(ids[record.cve_id], record)
             result.created += len(new)
+            result.changed.update(r.cve_id for r in new)
         if changed:
             session.execute(
                 update(Vulnerability),
@@ -189,8 +218,9 @@ def _import_nvd(session: Session, records: Iterator[CveRecord], result: ImportRe
             for record in changed:
                 matches += _match_rows(stored[record.cve_id][0], record)
             result.updated += len(changed)
+            result.changed.update(r.cve_id for r in changed)
         if matches:
-            session.execute(_CPE_MATCH.insert(), matches)
+            _insert_matches(session, matches)
 
 
 def _refresh_products(session: Session) -> None:
@@ -268,6 +298,8 @@ def _import_kev(
     if gone:  # CISA removed them from the catalog
         session.execute(delete(KevEntry).where(KevEntry.id.in_(gone)))
     result.created, result.updated = len(new), len(changed)
+    result.changed = {row["cve_id"] for row in new} | {row["cve_id"] for row in changed}
+    result.changed |= {cve for cve in stored if cve not in incoming}
     result.unchanged = len(incoming) - len(new) - len(changed)
 
 

@@ -11,7 +11,7 @@ means for findings).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -47,6 +47,7 @@ from inventory.services.vuln_import import FeedError, ImportResult, feed_counts,
 from inventory.services.vuln_match import (
     RematchResult,
     VulnOptions,
+    chunks,
     find_matches,
     kev_entries,
     load_assets,
@@ -78,6 +79,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+BY_CVE = 20_000  # re-matching fewer changed CVEs than this finds their findings by CVE
 
 
 def options_from(settings: Any) -> VulnOptions:
@@ -96,36 +98,56 @@ def rematch(
     *,
     session: Session,
     asset_ids: Sequence[int] | None = None,
+    cves: Iterable[str] | None = None,
     options: VulnOptions | None = None,
     actor: str = "system",
     now: datetime | None = None,
 ) -> RematchResult:
-    """Match live assets (all, or `asset_ids`) against the stored records and bring their
-    `vuln.cve` / `vuln.kev` findings up to date; one transaction.
+    """Match live assets (all, or `asset_ids`) against the stored records (all, or only the
+    CVEs `cves`: what a feed import changed) and bring their `vuln.cve` / `vuln.kev` findings up
+    to date; one transaction. Findings of other CVEs are left as they are.
+
+    The findings are written a thousand assets at a time, so that a first match of a large
+    inventory (millions of findings) never holds them all in memory.
 
     Two re-matches of the same asset at once (an audit finishing during a feed import) can both
     try to open the same finding: the one that loses starts again, once or twice.
     """
     options = options or VulnOptions()
+    scope = None if cves is None else set(cves)
     for attempt in range(3):
         result = RematchResult()
         moment = now or utcnow()
         try:
             assets = load_assets(session, asset_ids, options)
             result.assets = len(assets)
-            matches, records = find_matches(session, assets, options)
+            if scope is not None and not scope:
+                break  # nothing changed
+            matches, records = find_matches(session, assets, options, scope)
             kev = kev_entries(
                 session, (records[vid].cve_id for found in matches.values() for vid in found)
             )
-            wanted = wanted_findings(assets, matches, records, kev)
-            sync_findings(
-                session,
-                asset_ids=None if asset_ids is None else set(assets),
-                wanted=wanted,
-                who=f"vulnerability match by {actor}"[:64],
-                now=moment,
-                result=result,
-            )
+            # A few changed CVEs: their findings are found by CVE, across every asset, at once.
+            # Otherwise a thousand assets at a time, their findings found by asset.
+            by_cve = scope is not None and len(scope) <= BY_CVE
+            batches = [sorted(assets)] if by_cve else chunks(sorted(assets), 1000)
+            for batch in batches:
+                wanted = wanted_findings(
+                    {i: assets[i] for i in batch},
+                    {i: matches[i] for i in batch if i in matches},
+                    records,
+                    kev,
+                )
+                sync_findings(
+                    session,
+                    asset_ids=set(batch),
+                    cves=scope,
+                    by_cve=by_cve,
+                    wanted=wanted,
+                    who=f"vulnerability match by {actor}"[:64],
+                    now=moment,
+                    result=result,
+                )
             session.commit()
         except (IntegrityError, OperationalError) as exc:
             session.rollback()
@@ -256,9 +278,11 @@ def import_and_rematch(
     source: str = "file",
     options: VulnOptions | None = None,
 ) -> tuple[list[ImportResult], RematchResult]:
-    """Import feed files (all or nothing), then re-match every asset against them."""
+    """Import feed files (all or nothing), then re-match every asset against what they changed
+    (new and updated records, KEV entries added, changed or removed)."""
     results = import_files(session=session, files=files, actor=actor, source=source)
-    return results, rematch(session=session, options=options, actor=actor)
+    changed = set().union(*(r.changed for r in results)) if results else set()
+    return results, rematch(session=session, cves=changed, options=options, actor=actor)
 
 
 # --- pages ----------------------------------------------------------------------------------

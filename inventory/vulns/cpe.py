@@ -160,7 +160,8 @@ def parse(text: str) -> Cpe:
     """A CPE 2.3 formatted name; missing trailing attributes are ``*``."""
     if not isinstance(text, str):
         raise CpeError(f"not text: {text!r}"[:80])
-    parts = _SPLIT.split(text.strip().lower())
+    lowered = text.strip().lower()
+    parts = lowered.split(":") if "\\" not in lowered else _SPLIT.split(lowered)
     if len(parts) < 5 or parts[0] != "cpe" or parts[1] != "2.3":
         raise CpeError(f"not a CPE 2.3 name: {text[:80]}")
     if len(parts) > 13:
@@ -168,7 +169,7 @@ def parse(text: str) -> Cpe:
     values = parts[2:] + ["*"] * (13 - len(parts))
     if values[0] not in {"a", "o", "h", "*"}:
         raise CpeError(f"part must be a, o or h: {text[:80]}")
-    if any(value == "" for value in values):
+    if "" in values:
         raise CpeError(f"empty attribute in {text[:80]}")
     return Cpe(*values)
 

@@ -54,46 +54,71 @@ class ShapeError(ValueError):
     """A record's configurations are not in the NVD 2.0 shape."""
 
 
-@dataclass(frozen=True, slots=True)
+# Plain classes with slots (not frozen dataclasses): an NVD import reads millions of criteria,
+# and these are several times cheaper to build. They are not changed once built.
+
+
 class Criterion:
-    criteria: str
-    cpe: Cpe
-    vulnerable: bool = True
-    start: str | None = None
-    start_including: bool = True
-    end: str | None = None
-    end_including: bool = False
+    """One cpeMatch entry: a CPE name with `*` where any value goes, and an optional range."""
 
-    @property
-    def has_range(self) -> bool:
-        return self.start is not None or self.end is not None
+    __slots__ = (
+        "criteria",
+        "cpe",
+        "vulnerable",
+        "start",
+        "start_including",
+        "end",
+        "end_including",
+        "has_range",
+    )
+
+    def __init__(
+        self,
+        criteria: str,
+        cpe: Cpe,
+        vulnerable: bool = True,
+        start: str | None = None,
+        start_including: bool = True,
+        end: str | None = None,
+        end_including: bool = False,
+    ) -> None:
+        self.criteria, self.cpe, self.vulnerable = criteria, cpe, vulnerable
+        self.start, self.start_including = start, start_including
+        self.end, self.end_including = end, end_including
+        self.has_range = start is not None or end is not None
 
 
-@dataclass(frozen=True, slots=True)
 class Node:
-    operator: str  # "OR" or "AND"
-    negate: bool
-    criteria: tuple[Criterion, ...]
-    # Worked out once when read: a platform node has no vulnerable criterion.
-    is_platform: bool = field(init=False, compare=False)
-    parts: frozenset[str] = field(init=False, compare=False)
+    """Criteria joined by an operator ("OR" or "AND"), maybe negated. A platform node has no
+    vulnerable criterion; `parts` are the kinds (a, o, h) its criteria name."""
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "is_platform", not any(c.vulnerable for c in self.criteria))
-        object.__setattr__(self, "parts", frozenset(c.cpe.part for c in self.criteria))
+    __slots__ = ("operator", "negate", "criteria", "is_platform", "parts", "by_key")
+
+    def __init__(self, operator: str, negate: bool, criteria: tuple[Criterion, ...]) -> None:
+        self.operator, self.negate, self.criteria = operator, negate, criteria
+        vulnerable = False
+        parts = set()
+        by_key: dict[tuple[str, str], list[Criterion]] = {}
+        for c in criteria:
+            vulnerable = vulnerable or c.vulnerable
+            parts.add(c.cpe.part)
+            by_key.setdefault(c.cpe.key, []).append(c)
+        self.is_platform = not vulnerable
+        self.parts = frozenset(parts)
+        # Criteria by (vendor, product): an asset's few names find theirs without a scan of
+        # every criterion (platform lists run to dozens of operating systems).
+        self.by_key = by_key
 
 
-@dataclass(frozen=True, slots=True)
 class Configuration:
-    operator: str
-    negate: bool
-    nodes: tuple[Node, ...]
-    # (vendor, product) of the vulnerable criteria: an asset running none of them is skipped.
-    keys: frozenset[tuple[str, str]] = field(init=False, compare=False)
+    """Nodes joined by an operator, maybe negated. `keys`: the (vendor, product) of its
+    vulnerable criteria (an asset running none of them is skipped at once)."""
 
-    def __post_init__(self) -> None:
-        keys = frozenset(c.cpe.key for n in self.nodes for c in n.criteria if c.vulnerable)
-        object.__setattr__(self, "keys", keys)
+    __slots__ = ("operator", "negate", "nodes", "keys")
+
+    def __init__(self, operator: str, negate: bool, nodes: tuple[Node, ...]) -> None:
+        self.operator, self.negate, self.nodes = operator, negate, nodes
+        self.keys = frozenset(c.cpe.key for n in nodes for c in n.criteria if c.vulnerable)
 
     @property
     def simple(self) -> bool:
@@ -118,12 +143,15 @@ class Match:
 # --- reading the NVD shape ------------------------------------------------------------------
 
 
-def _text(value: Any, what: str) -> str | None:
-    if value is None:
-        return None
+def _text(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 200:
         raise ShapeError(f"{what} must be a short text")
     return value.strip()
+
+
+_BOUNDS = frozenset(
+    ("versionStartIncluding", "versionStartExcluding", "versionEndIncluding", "versionEndExcluding")
+)
 
 
 def _criterion(raw: Any) -> Criterion:
@@ -136,20 +164,27 @@ def _criterion(raw: Any) -> Criterion:
         cpe = parse(criteria)
     except CpeError as exc:
         raise ShapeError(str(exc)) from None
-    start_inc = _text(raw.get("versionStartIncluding"), "versionStartIncluding")
-    start_exc = _text(raw.get("versionStartExcluding"), "versionStartExcluding")
-    end_inc = _text(raw.get("versionEndIncluding"), "versionEndIncluding")
-    end_exc = _text(raw.get("versionEndExcluding"), "versionEndExcluding")
-    if (start_inc and start_exc) or (end_inc and end_exc):
-        raise ShapeError(f"{criteria}: both an including and an excluding bound")
+    start_inc = start_exc = end_inc = end_exc = None
+    if not _BOUNDS.isdisjoint(raw):  # most criteria have no bounds: skip the checks
+        get = raw.get
+        start_inc = get("versionStartIncluding")
+        start_inc = None if start_inc is None else _text(start_inc, "versionStartIncluding")
+        start_exc = get("versionStartExcluding")
+        start_exc = None if start_exc is None else _text(start_exc, "versionStartExcluding")
+        end_inc = get("versionEndIncluding")
+        end_inc = None if end_inc is None else _text(end_inc, "versionEndIncluding")
+        end_exc = get("versionEndExcluding")
+        end_exc = None if end_exc is None else _text(end_exc, "versionEndExcluding")
+        if (start_inc and start_exc) or (end_inc and end_exc):
+            raise ShapeError(f"{criteria}: both an including and an excluding bound")
     return Criterion(
-        criteria=criteria,
-        cpe=cpe,
-        vulnerable=raw.get("vulnerable", True) is not False,
-        start=start_inc or start_exc,
-        start_including=start_exc is None,
-        end=end_inc or end_exc,
-        end_including=end_inc is not None,
+        criteria,
+        cpe,
+        raw.get("vulnerable", True) is not False,
+        start_inc or start_exc,
+        start_exc is None,
+        end_inc or end_exc,
+        end_inc is not None,
     )
 
 
@@ -258,15 +293,14 @@ def _node(node: Node, by_key: ByKey, parts: set[str]) -> tuple[bool, list[tuple[
     if node.is_platform and not parts & node.parts:
         return True, []  # the asset declares nothing of this kind: assumed (module docstring)
     hits = []
-    matched = 0
-    for c in node.criteria:
-        found = False
-        for a in by_key.get(c.cpe.key, ()):
-            if criterion_matches(c, a):
-                found = True
-                hits.append((a, c))
-        matched += found
-    value = matched == len(node.criteria) if node.operator == "AND" else matched > 0
+    matched: set[int] = set()  # criteria (by identity) that matched one of the asset's names
+    for key, names in by_key.items():
+        for c in node.by_key.get(key, ()):
+            for a in names:
+                if criterion_matches(c, a):
+                    matched.add(id(c))
+                    hits.append((a, c))
+    value = len(matched) == len(node.criteria) if node.operator == "AND" else bool(matched)
     if node.negate:
         return not value, []
     return value, [(a, c) for a, c in hits if c.vulnerable]

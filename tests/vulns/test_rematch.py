@@ -273,3 +273,60 @@ def test_feed_import_then_rematch_finds_assets_declared_before(session):
     assert (
         findings(session, asset.id)["CVE-2017-7494/vuln.kev"].evidence["kev_ransomware"] == "Known"
     )
+
+
+def test_an_import_rematches_only_what_it_changed(session, tmp_path):
+    """Re-importing the same files touches nothing; a corrected record fixes its findings and
+    leaves the others alone; a KEV catalog that drops a CVE fixes only its vuln.kev finding."""
+    import json
+
+    results, first = vulns.import_and_rematch(
+        session=session, files=[(NVD_SAMPLE, "nvd"), (KEV, "kev")], actor="tests"
+    )
+    assert len(results[0].changed) == 35 and len(results[1].changed) == 1404
+    pacs = make_asset(session, software="cpe:2.3:a:orthanc-server:orthanc:1.11.3")
+    web = make_asset(session, software="cpe:2.3:a:apache:http_server:2.4.49")
+    vulns.rematch(session=session)
+    before = {**findings(session, pacs.id), **findings(session, web.id)}
+    assert set(before) == {
+        "CVE-2023-33466/vuln.cve",
+        "CVE-2021-41773/vuln.cve",
+        "CVE-2021-41773/vuln.kev",
+    }
+    seen = {key: f.last_seen for key, f in before.items()}
+
+    results, again = vulns.import_and_rematch(
+        session=session, files=[(NVD_SAMPLE, "nvd"), (KEV, "kev")], actor="tests"
+    )
+    assert [r.changed for r in results] == [set(), set()]
+    assert (again.opened, again.fixed, again.still) == (0, 0, 0)
+    session.expire_all()
+    assert {k: f.last_seen for k, f in findings(session, pacs.id).items()} == {
+        "CVE-2023-33466/vuln.cve": seen["CVE-2023-33466/vuln.cve"]
+    }
+
+    document = json.loads(NVD_SAMPLE.read_text())
+    record = next(
+        v["cve"] for v in document["vulnerabilities"] if v["cve"]["id"] == "CVE-2023-33466"
+    )
+    record["lastModified"] = "2027-01-01T00:00:00.000"
+    record["configurations"][0]["nodes"][0]["cpeMatch"][0]["versionEndExcluding"] = "1.11.0"
+    corrected = tmp_path / "corrected.json"
+    corrected.write_text(json.dumps(document))
+    catalog = json.loads(KEV.read_text())
+    catalog["dateReleased"] = "2026-01-01T00:00:00.000Z"
+    catalog["vulnerabilities"] = [
+        v for v in catalog["vulnerabilities"] if v["cveID"] != "CVE-2021-41773"
+    ]
+    smaller = tmp_path / "kev.json"
+    smaller.write_text(json.dumps(catalog))
+    results, update = vulns.import_and_rematch(
+        session=session, files=[(corrected, "corrected"), (smaller, "kev")], actor="tests"
+    )
+    assert [r.changed for r in results] == [{"CVE-2023-33466"}, {"CVE-2021-41773"}]
+    assert (update.fixed, update.opened) == (2, 0) and update.still == 1
+    after = {**findings(session, pacs.id), **findings(session, web.id)}
+    assert after["CVE-2023-33466/vuln.cve"].status == "fixed"  # 1.11.3 is past the new range
+    assert after["CVE-2021-41773/vuln.kev"].status == "fixed"  # no longer in KEV
+    assert after["CVE-2021-41773/vuln.cve"].status == "open"
+    assert after["CVE-2021-41773/vuln.cve"].evidence["kev"] is False

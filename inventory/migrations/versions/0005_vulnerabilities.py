@@ -139,7 +139,14 @@ def upgrade() -> None:
         )
 
 
+    with op.batch_alter_table("finding", schema=None) as batch_op:
+        batch_op.create_index("ix_finding_check_subject", ["check_id", "subject"], unique=False)
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("finding", schema=None) as batch_op:
+        batch_op.drop_index("ix_finding_check_subject")
+
     with op.batch_alter_table("vuln_cpe_match", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_vuln_cpe_match_vulnerability_id"))
         batch_op.drop_index("ix_vuln_cpe_match_product")

@@ -1,5 +1,6 @@
 // The asset form's software helper: search the vendor and product names of the imported
-// vulnerability feeds, then add "cpe:2.3:part:vendor:product:version:..." to the software list.
+// vulnerability feeds, pick one from the list, type its version, then add
+// "cpe:2.3:part:vendor:product:version:*:..." to the software text area.
 // A separate file because the Content-Security-Policy forbids inline script.
 (function () {
   "use strict";
@@ -8,11 +9,12 @@
   if (!helper || !list) { return; }
   var product = document.getElementById("cpe-product");
   var version = document.getElementById("cpe-version");
-  var options = document.getElementById("cpe-products");
+  var results = document.getElementById("cpe-results");
   var message = document.getElementById("cpe-message");
   var add = document.getElementById("cpe-add");
   var known = {};
   var timer = null;
+  var asked = "";
   helper.hidden = false;
 
   function escapeValue(text) {
@@ -22,22 +24,43 @@
     return text.replace(/[^a-z0-9._-]/g, function (ch) { return "\\" + ch; });
   }
 
+  function pick(item) {
+    product.value = item.value;
+    results.textContent = "";
+    message.textContent = item.cpe;
+    version.focus();
+  }
+
+  function show(items) {
+    results.textContent = "";
+    items.forEach(function (item) {
+      known[item.value] = item;
+      var entry = document.createElement("li");
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "btn btn-ghost btn-small";
+      button.textContent = item.value;
+      var count = document.createElement("span");
+      count.className = "muted small";
+      count.textContent = " (" + item.records + " CVE)";
+      button.appendChild(count);
+      button.addEventListener("click", function () { pick(item); });
+      entry.appendChild(button);
+      results.appendChild(entry);
+    });
+    message.textContent = items.length
+      ? helper.dataset.found.replace("{n}", String(items.length))
+      : helper.dataset.none;
+  }
+
   function search() {
     var text = product.value.trim();
-    if (text.length < 2) { return; }
+    if (text.length < 2 || text === asked) { return; }
+    asked = text;
     var url = helper.dataset.searchUrl + "?q=" + encodeURIComponent(text);
     fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (response) { return response.ok ? response.json() : []; })
-      .then(function (items) {
-        options.textContent = "";
-        items.forEach(function (item) {
-          known[item.value] = item;
-          var option = document.createElement("option");
-          option.value = item.value;
-          option.label = item.vendor + " " + item.product + " (" + item.records + ")";
-          options.appendChild(option);
-        });
-      })
+      .then(function (items) { if (text === asked) { show(items); } })
       .catch(function () { /* the text area still works */ });
   }
 
@@ -53,7 +76,7 @@
       item = { part: "a", vendor: parts[0], product: parts[1] };
     }
     if (!item) {
-      message.textContent = helper.dataset.pick || "Pick a product from the list (vendor:product).";
+      message.textContent = helper.dataset.pick;
       product.focus();
       return;
     }
@@ -65,6 +88,8 @@
     message.textContent = name;
     product.value = "";
     version.value = "";
+    results.textContent = "";
+    asked = "";
     product.focus();
   });
 }());
