@@ -48,9 +48,13 @@ def _report(results: list[Any], rematched: Any) -> None:
         )
         if r.older:
             click.echo(f"{r.filename}: older than the catalog already imported; nothing changed")
+    _rematched(rematched)
+
+
+def _rematched(result: Any) -> None:
     click.echo(
-        f"Re-matched {rematched.assets} assets: {rematched.opened} new findings, "
-        f"{rematched.reopened} reopened, {rematched.fixed} fixed."
+        f"Re-matched {result.assets} assets: {result.opened} new findings, "
+        f"{result.reopened} reopened, {result.fixed} fixed."
     )
 
 
@@ -180,3 +184,18 @@ def feeds_status(click_ctx: click.Context, fmt: str) -> None:
             f"{row['feed']}: {row['records']} records, feed date {row['feed_date'] or '—'}, "
             f"last import {row['last_import'] or 'never'} ({row['last_file'] or '—'})"
         )
+
+
+@feeds.command("rematch")
+@click.pass_context
+def feeds_rematch(click_ctx: click.Context) -> None:
+    """Match every asset against every record again (after changing [vulns] settings); feed
+    imports, audits and edits already match what they change."""
+    from inventory.services import vulns
+
+    ctx = _context(click_ctx)
+    with ctx.session() as session:
+        result = vulns.rematch(
+            session=session, options=vulns.options_from(ctx.settings), actor=_actor()
+        )
+    _rematched(result)

@@ -152,3 +152,22 @@ def test_update_takes_its_key_pacing_and_addresses_from_the_settings(migrated, t
         assert "kev.json: CISA KEV catalog" in result.output
     with Session(engine) as session:
         assert len(session.scalars(select(Vulnerability.id)).all()) == 35
+
+
+def test_rematch_applies_changed_settings(migrated, tmp_path):
+    """Vendor aliases turned off in the settings: `feeds rematch` fixes what only matched
+    through them (imports re-match only what they change, so settings need this command)."""
+    url, engine = migrated
+    with Session(engine) as session:
+        asset_id = make_asset(session, software="cpe:2.3:a:offis:dcmtk:3.6.0").id
+    assert run(url, tmp_path, "import", str(NVD_SAMPLE)).exit_code == 0
+    with Session(engine) as session:
+        aliased = session.scalars(
+            select(Finding).where(Finding.asset_id == asset_id, Finding.subject == "CVE-2015-8979")
+        ).one()
+        assert aliased.status == "open" and aliased.evidence["vendor_alias"] == "dicom"
+    result = run(url, tmp_path, "rematch", vendor_aliases="false")
+    assert result.exit_code == 0, result.output
+    assert "Re-matched 1 assets: 0 new findings, 0 reopened, 1 fixed." in result.output
+    with Session(engine) as session:
+        assert session.get(Finding, aliased.id).status == "fixed"

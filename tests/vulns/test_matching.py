@@ -143,6 +143,35 @@ def test_running_on_platform_half():
     assert not hit(conf, f"{APP}:3.0")
 
 
+def test_platform_is_judged_on_the_other_software_of_its_kind():
+    """The platform half is checked against what the asset declares besides the vulnerable
+    software: a lone plugin is assumed to run on its host; a plugin declared with another host
+    is not affected; an unrelated application says nothing about the operating system."""
+    plugin = "cpe:2.3:a:acme:viewer_plugin"
+    with_host = [
+        config(
+            node(crit(f"{plugin}:*", versionEndExcluding="2.0")),
+            node(crit("cpe:2.3:a:acme:host:*", vulnerable=False)),
+            operator="AND",
+        )
+    ]
+    found = hit(with_host, f"{plugin}:1.0")
+    assert found and found.platform == "assumed"
+    found = hit(with_host, f"{plugin}:1.0", "cpe:2.3:a:acme:host:5.1")
+    assert found and found.platform == "matched"
+    assert not hit(with_host, f"{plugin}:1.0", "cpe:2.3:a:other:host:5.1")
+    on_windows = [
+        config(
+            node(crit(f"{APP}:*", versionEndExcluding="3.0")),
+            node(crit("cpe:2.3:o:microsoft:windows_10:-", vulnerable=False)),
+            operator="AND",
+        )
+    ]
+    found = hit(on_windows, f"{APP}:2.0", "cpe:2.3:a:nginx:nginx:1.0")
+    assert found and found.platform == "assumed"
+    assert not hit(on_windows, f"{APP}:2.0", "cpe:2.3:o:linux:linux_kernel:6.1")
+
+
 def test_non_vulnerable_criteria_alone_never_match():
     assert not hit([config(node(crit(f"{APP}:*", vulnerable=False)))], f"{APP}:1.0")
 

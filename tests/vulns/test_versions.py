@@ -43,6 +43,10 @@ def sign(value: int) -> int:
         ("1.20.0", "1.20.1"),
         ("4.4.14", "4.5.0"),
         ("10.0.17763", "10.0.19041"),
+        ("v9.2", "v10.1"),
+        ("v1.0", "2.0"),
+        ("7.0.9", "7.0.15"),
+        ("2:4.17.11+dfsg-0+deb12u1", "2:4.17.12+dfsg"),
     ],
 )
 def test_ordering_rules(older, newer):
@@ -63,6 +67,9 @@ def test_ordering_rules(older, newer):
         ("1.0-final", "1.0"),
         ("1.0beta", "1.0b0"),
         ("1.01", "1.1"),
+        ("v2.1", "2.1"),
+        ("V2.1.0", "2.1"),
+        ("version 7.0.15", "7.0.15"),
     ],
 )
 def test_equal_spellings(left, right):
@@ -91,6 +98,8 @@ def pep440(draw: st.DrawFn) -> str:
         text += draw(st.sampled_from([".dev", "dev", "-dev"])) + str(draw(numbers))
     if draw(st.booleans()):
         text = text.upper()
+    if draw(st.integers(0, 9)) == 0 and "!" not in text:
+        text = draw(st.sampled_from(["v", "V"])) + text  # PEP 440 allows a leading v
     return text
 
 
