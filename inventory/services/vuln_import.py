@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from inventory.i18n import N_
@@ -349,6 +350,18 @@ def import_files(
         if nvd_changed:
             _refresh_products(session)
         session.commit()
+    except (IntegrityError, OperationalError) as exc:
+        session.rollback()
+        if isinstance(exc, OperationalError) and "locked" not in str(exc).lower():
+            raise
+        # Another import wrote the same records first (PostgreSQL), or held the database
+        # longer than the lock timeout (SQLite).
+        raise FeedError(
+            N_(
+                "Another import ran at the same time; nothing was imported. Import the files "
+                "again once it is done."
+            )
+        ) from None
     except Exception:
         session.rollback()
         raise

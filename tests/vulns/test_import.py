@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from inventory.models import FeedImport, KevEntry, VulnCpeMatch, Vulnerability, VulnProduct
+from inventory.models.types import utcnow
 from inventory.services import vulns
 from inventory.services.vuln_import import FeedError, import_files
 from tests.vulns.data import KEV, NVD_RECENT, NVD_SAMPLE
@@ -239,3 +240,40 @@ def test_truncated_file_is_refused_and_nothing_is_written(session, tmp_path):
     with pytest.raises(FeedError, match="ends before its JSON does"):
         load(session, truncated(tmp_path))
     assert count(session, Vulnerability) == 0 and count(session, FeedImport) == 0
+
+
+def test_an_import_racing_another_one_is_refused_cleanly(engine, database_url, db_backend):
+    """While another transaction holds the same records (PostgreSQL: the same CVE ids; SQLite:
+    the write lock), an import gives up with a message and writes nothing."""
+    import threading
+
+    from sqlmodel import Session as SqlSession
+
+    from inventory.db import make_engine
+
+    engine = make_engine(database_url, busy_timeout_ms=200)  # the tables are the fixture's
+    holder = SqlSession(engine)
+    holder.add(Vulnerability(cve_id="CVE-2023-33466", last_modified=utcnow()))
+    holder.flush()  # the row (and, on SQLite, the write lock) is held, not committed
+    outcome: list[BaseException | None] = []
+
+    def other_import() -> None:
+        with SqlSession(engine) as session:
+            try:
+                load(session, NVD_SAMPLE)
+                outcome.append(None)
+            except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+                outcome.append(exc)
+
+    thread = threading.Thread(target=other_import)
+    thread.start()
+    thread.join(0.5 if db_backend == "postgresql" else 10)  # PostgreSQL: it waits on the row
+    holder.commit()
+    thread.join(30)
+    holder.close()
+    [error] = outcome
+    assert isinstance(error, FeedError), error
+    assert "Another import ran at the same time; nothing was imported" in str(error)
+    with SqlSession(engine) as session:
+        assert count(session, Vulnerability) == 1 and count(session, FeedImport) == 0
+    engine.dispose()
