@@ -15,7 +15,6 @@ candidates follow the audits (refresh_candidates, called when an audit is record
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,10 +35,9 @@ from inventory.models import (
     Vulnerability,
 )
 from inventory.vulns import detect
-from inventory.vulns.cpe import Cpe, CpeError, aliases_of, parse, unescape
-from inventory.vulns.matching import Configuration, Criterion, Match, applies, criterion_matches
-from inventory.vulns.matching import parse_configurations as _parse_configurations
-from inventory.vulns.versions import version_key
+from inventory.vulns.cpe import Cpe, CpeError, aliases_of, parse
+from inventory.vulns.index import Configurations, Hits, ProductIndex
+from inventory.vulns.matching import Match, applies
 
 __all__ = [
     "AssetSoftware",
@@ -88,42 +86,6 @@ class AssetSoftware:
     id: int
     address: str = ""
     software: list[Software] = field(default_factory=list)
-
-
-class Configurations:
-    """A record's configurations read lazily: each one is parsed the first time an asset runs
-    one of the products its vulnerable criteria name (records list up to thousands of criteria,
-    most about products nobody here runs)."""
-
-    def __init__(self, raw: Any) -> None:
-        self.raw: list[Any] = raw if isinstance(raw, list) else []
-        self.parsed: dict[int, tuple[Configuration, ...]] = {}
-        self.by_key: dict[tuple[str, str], list[int]] = defaultdict(list)
-        self.always: list[int] = []  # escaped colons: no quick split, parsed for every asset
-        for number, conf in enumerate(self.raw):
-            keys = set()
-            for node in conf.get("nodes", []) if isinstance(conf, dict) else []:
-                for match in node.get("cpeMatch", []) if isinstance(node, dict) else []:
-                    criteria = str(match.get("criteria", "")).lower()
-                    fields = criteria.split(":")
-                    if match.get("vulnerable", True) is False:
-                        continue
-                    if "\\" in criteria or len(fields) < 5:
-                        self.always.append(number)
-                    else:
-                        keys.add((fields[3], fields[4]))
-            for key in keys:
-                self.by_key[key].append(number)
-
-    def about(self, keys: Iterable[tuple[str, str]]) -> list[Configuration]:
-        """The configurations whose vulnerable criteria name one of `keys`."""
-        numbers = sorted({n for key in keys for n in self.by_key.get(key, ())} | set(self.always))
-        found: list[Configuration] = []
-        for number in numbers:
-            if number not in self.parsed:
-                self.parsed[number] = _parse_configurations([self.raw[number]])
-            found += self.parsed[number]
-        return found
 
 
 @dataclass
@@ -249,151 +211,13 @@ def load_assets(
 
 # --- the criteria index ---------------------------------------------------------------------
 
-Hits = dict[int, list[str]]  # vulnerability id -> the criteria that matched
-Bounds = tuple[str | None, bool, str | None, bool]  # start, start including, end, end including
-_ANY_TAIL = ":*:*:*:*:*:*:*"  # update ... other all "*": only part and version can differ
-
-
-class _Entry:
-    """One vulnerable criterion as the index keeps it: its version bounds as sort keys, worked
-    out once, and the parsed criterion only when some attribute besides the version is set."""
-
-    __slots__ = ("vid", "criteria", "part", "start", "start_inc", "end", "end_inc", "full")
-
-    def __init__(
-        self,
-        vid: int,
-        criteria: str,
-        part: str,
-        start: Any,
-        start_inc: bool,
-        end: Any,
-        end_inc: bool,
-    ) -> None:
-        self.vid, self.criteria, self.part = vid, criteria, part
-        self.start, self.start_inc, self.end, self.end_inc = start, start_inc, end, end_inc
-        self.full: Criterion | None = None  # set for criteria the fast checks cannot decide
-
-
-class _ProductIndex:
-    """One product's vulnerable criteria, arranged so that a version finds its few candidates
-    without testing every criterion: exact versions by key, ranges by their upper bound.
-
-    Most criteria name only a part, a vendor, a product and a version or range (everything else
-    `*`): those are decided on the precomputed version keys alone; the others (an update, a
-    target platform...) go through matching.criterion_matches once the version fits."""
-
-    def __init__(self) -> None:
-        self.exact: dict[Any, list[_Entry]] = defaultdict(list)
-        self.ranged: list[_Entry] = []  # sorted by upper bound
-        self.every: list[_Entry] = []  # version "*" without a range
-        self.dash: list[_Entry] = []  # version "-" (not applicable)
-        self.other: list[_Entry] = []  # wildcards in the version, escaped characters
-        self._sorted = True
-
-    def add(self, vid: int, criteria: str, bounds: Bounds) -> None:
-        """One criterion; `bounds` is (start, start including, end, end including)."""
-        start, start_inc, end, end_inc = bounds
-        fields = criteria.split(":")
-        if len(fields) != 13 or "\\" in criteria:
-            self._add_full(self.other, vid, criteria, bounds)
-            return
-        part, version = fields[2], fields[5]
-        plain = criteria.endswith(_ANY_TAIL)
-        if start is not None or end is not None:
-            entry = _Entry(
-                vid,
-                criteria,
-                part,
-                version_key(start) if start is not None else None,
-                start_inc,
-                version_key(end) if end is not None else _NO_END,
-                end_inc,
-            )
-            if not plain or version != "*":
-                entry.full = _criterion(criteria, bounds)
-                if entry.full is None:
-                    return
-            self.ranged.append(entry)
-            self._sorted = False
-            return
-        if version != "*" and ("*" in version or "?" in version):  # a pattern, e.g. 1.2.*
-            self._add_full(self.other, vid, criteria, bounds)
-            return
-        if version == "*":
-            target = self.every
-        elif version == "-":
-            target = self.dash
-        else:
-            target = self.exact[version_key(version)]
-        if plain:
-            target.append(_Entry(vid, criteria, part, None, True, None, True))
-        else:
-            self._add_full(target, vid, criteria, bounds)
-
-    @staticmethod
-    def _add_full(target: list[_Entry], vid: int, criteria: str, bounds: Bounds) -> None:
-        criterion = _criterion(criteria, bounds)
-        if criterion is not None:
-            entry = _Entry(vid, criteria, criterion.cpe.part, None, True, None, True)
-            entry.full = criterion
-            target.append(entry)
-
-    def hits(self, cpe: Cpe) -> Hits:
-        if not self._sorted:
-            self.ranged.sort(key=lambda e: e.end)
-            self._sorted = True
-        found: Hits = defaultdict(list)
-        part = cpe.part
-
-        def check(entries: Iterable[_Entry]) -> None:
-            for entry in entries:
-                if entry.full is not None:
-                    if criterion_matches(entry.full, cpe):
-                        found[entry.vid].append(entry.criteria)
-                elif entry.part == part or entry.part == "*" or part == "*":
-                    found[entry.vid].append(entry.criteria)
-
-        check(self.every)
-        check(self.other)
-        if cpe.version == "-":
-            check(self.dash)
-        if cpe.version in {"*", "-"}:
-            return found  # an unknown version matches only criteria for every version
-        key = version_key(unescape(cpe.version))
-        check(self.exact.get(key, ()))
-        # Ranges whose upper bound is below the version cannot hold it: skip them at once.
-        in_range = []
-        for entry in self.ranged[bisect_left(self.ranged, key, key=lambda e: e.end) :]:
-            if entry.full is None:
-                if entry.end == key and not entry.end_inc:
-                    continue
-                if entry.start is not None and (
-                    key < entry.start or (key == entry.start and not entry.start_inc)
-                ):
-                    continue
-            in_range.append(entry)
-        check(in_range)
-        return found
-
-
-def _criterion(criteria: str, bounds: Bounds) -> Criterion | None:
-    try:
-        cpe = parse(criteria)
-    except CpeError:
-        return None
-    return Criterion(criteria, cpe, True, *bounds)
-
-
-_NO_END = (1 << 62, ())
-
 
 def _criteria_index(
     session: Session, keys: set[tuple[str, str]], cves: set[str] | None = None
-) -> dict[tuple[str, str], _ProductIndex]:
+) -> dict[tuple[str, str], ProductIndex]:
     """The vulnerable criteria of these (vendor, product) pairs, from the indexed table; only
     those of the records `cves` when given."""
-    index: dict[tuple[str, str], _ProductIndex] = defaultdict(_ProductIndex)
+    index: dict[tuple[str, str], ProductIndex] = defaultdict(ProductIndex)
     columns = (
         VulnCpeMatch.vendor,
         VulnCpeMatch.product,
