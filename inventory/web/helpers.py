@@ -11,6 +11,7 @@ from flask_babel import gettext
 from flask_login import current_user, login_required
 from markupsafe import Markup, escape
 
+from inventory.errors import InvalidInput
 from inventory.models import Role
 from inventory.services.users import LoginPolicy
 from inventory.settings import Settings
@@ -58,10 +59,30 @@ def actor() -> str:
 
 
 def translate(message: str, params: dict[str, Any]) -> Markup:
-    """A service message in the user's language; a clash links to the other asset."""
+    """A service message in the user's language; a clash links to the other asset. A `field`
+    parameter names a part of the input (e.g. a cron field) and is a msgid itself."""
     shown = {k: val for k, val in params.items() if k != "asset_id"}
+    if isinstance(shown.get("field"), str):
+        shown["field"] = gettext(shown["field"])
     text = escape(gettext(message, **shown) if shown else gettext(message))
     if "asset_id" in params:
         link = url_for("assets.show_asset", asset_id=params["asset_id"])
         text += Markup(' <a href="{}">{}</a>').format(link, gettext("Open it"))
     return Markup(text)
+
+
+def place_errors(form: Any, exc: InvalidInput, *, keep_form_checks: bool = False) -> None:
+    """A service's refusal shown on the form: each field's messages next to that field, the
+    others (and a refusal naming no field) at the top. With `keep_form_checks`, a field the form
+    itself already found wrong keeps only the form's message."""
+    for name, messages in exc.fields.items():
+        target = getattr(form, name, None)
+        if keep_form_checks and target is not None and target.errors:
+            continue
+        rendered = [translate(message, params) for message, params in messages]
+        if target is None:
+            form.form_errors.extend(rendered)
+        else:
+            target.errors = [*target.errors, *rendered]
+    if not exc.fields:
+        form.form_errors.append(translate(exc.message, exc.params))

@@ -13,21 +13,10 @@ from inventory.errors import InvalidInput
 from inventory.models import Role
 from inventory.services import users as user_service
 from inventory.web.admin.forms import EditUserForm, NewUserForm
-from inventory.web.helpers import login_policy, role_required, translate
+from inventory.web.helpers import login_policy, place_errors, role_required
 from inventory.web.labels import choices
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-def _field_errors(form: Any, exc: InvalidInput) -> None:
-    placed = False
-    for name, messages in exc.fields.items():
-        field = getattr(form, name, None)
-        if field is not None:
-            field.errors = [*field.errors, *(translate(m, p) for m, p in messages)]
-            placed = True
-    if not placed:
-        form.form_errors.append(translate(exc.message, exc.params))
 
 
 @bp.get("/users")
@@ -53,7 +42,7 @@ def new_user() -> Any:
                 policy=login_policy(),
             )
         except InvalidInput as exc:
-            _field_errors(form, exc)
+            place_errors(form, exc)
         else:
             flash(_("Account %(name)s was created.", name=user.username), "success")
             if generated:
@@ -93,7 +82,7 @@ def edit_user(user_id: int) -> Any:
                 )
         except InvalidInput as exc:
             db.rollback()
-            _field_errors(form, exc)
+            place_errors(form, exc)
         else:
             if user.id == current_user.id and user.active:
                 login_user(user)  # an admin editing their own account keeps this session

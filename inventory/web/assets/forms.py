@@ -13,7 +13,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from inventory.errors import InvalidInput
 from inventory.models import AssetData
 from inventory.services.assets import ASSET_FIELDS, validate_asset
-from inventory.web.helpers import translate
+from inventory.web.helpers import place_errors
 from inventory.web.labels import choices
 
 LIST_FIELDS = ("addresses", "hostnames", "expected_services", "ae_titles", "software", "tags")
@@ -102,13 +102,7 @@ class AssetForm(FlaskForm):
         return ok
 
     def add_service_errors(self, exc: InvalidInput) -> None:
-        for name, messages in exc.fields.items():
-            target = getattr(self, name, None)
-            rendered = [translate(message, params) for message, params in messages]
-            if target is None:
-                self.form_errors.extend(rendered)
-            else:
-                target.errors = [*target.errors, *rendered]  # type: ignore[list-item]
+        place_errors(self, exc)
 
 
 class ImportForm(FlaskForm):

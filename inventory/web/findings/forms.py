@@ -11,7 +11,7 @@ from wtforms import StringField, TextAreaField
 from wtforms.validators import ValidationError
 
 from inventory.errors import InvalidInput
-from inventory.web.helpers import translate
+from inventory.web.helpers import place_errors
 
 
 class AcceptRiskForm(FlaskForm):
@@ -46,12 +46,4 @@ class AcceptRiskForm(FlaskForm):
             ) from None
 
     def add_service_errors(self, exc: InvalidInput) -> None:
-        for name, messages in exc.fields.items():
-            target = getattr(self, name, None)
-            if target is not None and target.errors:
-                continue  # the form already said what is wrong with this field
-            rendered = [translate(message, params) for message, params in messages]
-            if target is None:
-                self.form_errors.extend(rendered)
-            else:
-                target.errors = [*target.errors, *rendered]  # type: ignore[list-item]
+        place_errors(self, exc, keep_form_checks=True)

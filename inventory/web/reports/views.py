@@ -17,7 +17,7 @@ from inventory.reports.cron import describe
 from inventory.services import report_deliveries as delivery_service
 from inventory.services import report_schedules as schedule_service
 from inventory.services import reports as report_service
-from inventory.web.helpers import actor, can, role_required, settings, translate
+from inventory.web.helpers import actor, can, place_errors, role_required, settings, translate
 from inventory.web.reports.forms import ScheduleForm
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -82,23 +82,6 @@ def _form_data(form: ScheduleForm) -> dict[str, Any]:
     }
 
 
-def _place_errors(form: ScheduleForm, exc: InvalidInput) -> None:
-    for name, messages in exc.fields.items():
-        target = getattr(form, name, None)
-        rendered = [
-            translate(
-                message, {**params, "field": _(params["field"])} if "field" in params else params
-            )
-            for message, params in messages
-        ]
-        if target is None:
-            form.form_errors.extend(rendered)
-        else:
-            target.errors = [*target.errors, *rendered]  # type: ignore[list-item]
-    if not exc.fields:
-        form.form_errors.append(translate(exc.message, exc.params))
-
-
 def _edit(schedule: ReportSchedule | None) -> Any:
     db = get_session()
     config = settings()
@@ -140,7 +123,7 @@ def _edit(schedule: ReportSchedule | None) -> Any:
                 flash(_("The report schedule was changed."), "success")
         except InvalidInput as exc:
             db.rollback()
-            _place_errors(form, exc)
+            place_errors(form, exc)
         else:
             return redirect(url_for("reports.list_reports"))
     status = 400 if request.method == "POST" else 200

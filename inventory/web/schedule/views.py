@@ -14,7 +14,7 @@ from inventory.models import MaintenanceWindow, Role
 from inventory.models.types import utcnow
 from inventory.services import schedule as schedule_service
 from inventory.services import windows as window_service
-from inventory.web.helpers import actor, can, role_required, settings, translate
+from inventory.web.helpers import actor, can, place_errors, role_required, settings
 from inventory.web.schedule.forms import DAYS, WindowForm
 
 bp = Blueprint("schedule", __name__, url_prefix="/schedule")
@@ -58,18 +58,6 @@ def _form_data(form: WindowForm) -> dict[str, Any]:
     }
 
 
-def _place_errors(form: WindowForm, exc: InvalidInput) -> None:
-    for name, messages in exc.fields.items():
-        target = getattr(form, name, None)
-        rendered = [translate(message, params) for message, params in messages]
-        if target is None:
-            form.form_errors.extend(rendered)
-        else:
-            target.errors = [*target.errors, *rendered]  # type: ignore[list-item]
-    if not exc.fields:
-        form.form_errors.append(translate(exc.message, exc.params))
-
-
 def _edit(window: MaintenanceWindow | None) -> Any:
     db = get_session()
     form = WindowForm()
@@ -95,7 +83,7 @@ def _edit(window: MaintenanceWindow | None) -> Any:
                 flash(_("The maintenance window was changed."), "success")
         except InvalidInput as exc:
             db.rollback()
-            _place_errors(form, exc)
+            place_errors(form, exc)
         else:
             return redirect(url_for("schedule.show_schedule") + "#windows")
     status = 400 if request.method == "POST" else 200
