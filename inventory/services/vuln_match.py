@@ -213,11 +213,12 @@ def load_assets(
 
 
 def _criteria_index(
-    session: Session, keys: set[tuple[str, str]], cves: set[str] | None = None
+    session: Session, versions: dict[tuple[str, str], set[str]], cves: set[str] | None = None
 ) -> dict[tuple[str, str], ProductIndex]:
-    """The vulnerable criteria of these (vendor, product) pairs, from the indexed table; only
-    those of the records `cves` when given."""
-    index: dict[tuple[str, str], ProductIndex] = defaultdict(ProductIndex)
+    """The vulnerable criteria of these (vendor, product) pairs (with the versions the assets
+    run of each), from the indexed table; only those of the records `cves` when given."""
+    keys = set(versions)
+    index = {key: ProductIndex(found) for key, found in versions.items()}
     columns = (
         VulnCpeMatch.vendor,
         VulnCpeMatch.product,
@@ -244,10 +245,12 @@ def _criteria_index(
                 .join(Vulnerability, Vulnerability.id == VulnCpeMatch.vulnerability_id)
                 .where(VulnCpeMatch.vulnerable.is_(True), Vulnerability.cve_id.in_(chunk))
             )
+    connection = session.connection()
     for statement in statements:
-        for vendor, product, vid, criteria, start, start_inc, end, end_inc in session.execute(
-            statement
-        ):
+        # Read from the driver's cursor: a million plain rows, nothing for SQLAlchemy to convert
+        # (the booleans come back as 0/1 from SQLite, which is as good here).
+        cursor = connection.execute(statement).cursor
+        for vendor, product, vid, criteria, start, start_inc, end, end_inc in cursor.fetchall():
             if (vendor, product) in keys:
                 index[(vendor, product)].add(vid, criteria, (start, start_inc, end, end_inc))
     return index
@@ -337,13 +340,12 @@ def find_matches(
 ) -> tuple[dict[int, dict[int, Match]], dict[int, Record]]:
     """For each asset, the records that apply to it ({vulnerability id: Match}); only among the
     records `cves` when given (what a feed import changed)."""
-    keys = {
-        variant.key
-        for asset in assets.values()
-        for s in asset.software
-        for variant, _ in _variants(s.cpe, options.vendor_aliases)
-    }
-    index = _criteria_index(session, keys, cves) if keys else {}
+    versions: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for asset in assets.values():
+        for s in asset.software:
+            for variant, _ in _variants(s.cpe, options.vendor_aliases):
+                versions[variant.key].add(variant.version)
+    index = _criteria_index(session, versions, cves) if versions else {}
     hits: dict[str, _NameHits] = {}  # asset CPE name -> records with a vulnerable hit
     per_profile: dict[tuple[str, ...], set[int]] = {}
     profiles: dict[int, tuple[str, ...]] = {}

@@ -53,9 +53,16 @@ class ProductIndex:
 
     Most criteria name only a part, a vendor, a product and a version or range (everything else
     `*`): those are decided on the precomputed version keys alone; the others (an update, a
-    target platform...) go through matching.criterion_matches once the version fits."""
+    target platform...) go through matching.criterion_matches once the version fits.
 
-    def __init__(self) -> None:
+    Built for given asset versions (`versions`), it keeps only the criteria one of them can
+    meet: an exact version one of them has, a range that does not end below the oldest. Built
+    without, it keeps every criterion."""
+
+    def __init__(self, versions: Iterable[str] = ()) -> None:
+        keys = {version_key(unescape(v)) for v in versions if v not in {"*", "-"}}
+        self.wanted: set[Any] | None = keys if keys or versions else None
+        self.lowest = min(keys) if keys else None
         self.exact: dict[Any, list[Entry]] = defaultdict(list)
         self.ranged: list[Entry] = []  # sorted by upper bound
         self.every: list[Entry] = []  # version "*" without a range
@@ -73,6 +80,10 @@ class ProductIndex:
         part, version = fields[2], fields[5]
         plain = criteria.endswith(_ANY_TAIL)
         if start is not None or end is not None:
+            if self.wanted is not None and (
+                self.lowest is None or (end is not None and version_key(end) < self.lowest)
+            ):
+                return  # every version here is past the end of this range (or unknown)
             entry = Entry(
                 vid,
                 criteria,
@@ -97,7 +108,10 @@ class ProductIndex:
         elif version == "-":
             target = self.dash
         else:
-            target = self.exact[version_key(version)]
+            key = version_key(version)
+            if self.wanted is not None and key not in self.wanted:
+                return  # nobody here runs this exact version
+            target = self.exact[key]
         if plain:
             target.append(Entry(vid, criteria, part, None, True, None, True))
         else:
