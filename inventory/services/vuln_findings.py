@@ -81,7 +81,7 @@ def severity_for(score: float | None) -> Severity:
     return Severity.low if score > 0 else Severity.info
 
 
-@dataclass
+@dataclass(slots=True)
 class Wanted:
     """A finding the match calls for; its evidence is built only when it is new or changed."""
 
@@ -119,11 +119,13 @@ def wanted_findings(
     matches: dict[int, dict[int, Match]],
     records: dict[int, Record],
     kev: dict[str, KevEntry],
+    done: dict[tuple[Any, int], tuple[str, str, int | None, str]] | None = None,
 ) -> dict[tuple[int, str, str], Wanted]:
-    """Every finding the matches call for, by (asset id, check, CVE)."""
+    """Every finding the matches call for, by (asset id, check, CVE). `done` keeps what the
+    findings of one set-up and record are made of, for the next call (assets come in batches)."""
     wanted: dict[tuple[int, str, str], Wanted] = {}
     # (software with sources and ports, record) -> what its findings are made of, worked out once
-    done: dict[tuple[Any, int], tuple[str, str, int | None, str]] = {}
+    done = {} if done is None else done
     for asset_id, found in matches.items():
         asset = assets[asset_id]
         profile = tuple(sorted((s.cpe.text, s.source, s.port or 0) for s in asset.software))
@@ -258,12 +260,34 @@ def _existing(
         Finding.accepted_until,
         Finding.evidence["digest"].as_string().label("digest"),
     )
-    return {
-        (row.asset_id, row.check_id, row.subject): row
-        for part in _scoped(select(*columns), asset_ids, cves, by_cve)
-        for row in session.execute(part)
-        if row.asset_id in asset_ids
-    }
+    found: dict[tuple[int, str, str], Any] = {}
+    connection = session.connection()
+    # Read from the driver's cursor (a million rows when everything is matched again), with the
+    # one column that needs converting converted where it matters (accepted risks).
+    column_type = Finding.__table__.c.accepted_until.type  # type: ignore[attr-defined]
+    to_datetime = column_type.dialect_impl(connection.dialect).result_processor(
+        connection.dialect, None
+    )
+    for part in _scoped(select(*columns), asset_ids, cves, by_cve):
+        for fid, asset_id, check, subject, status, until, digest in connection.execute(
+            part
+        ).cursor.fetchall():
+            if asset_id not in asset_ids:
+                continue
+            if until is not None and to_datetime is not None:
+                until = to_datetime(until)
+            found[(asset_id, check, subject)] = _Stored(fid, status, until, digest)
+    return found
+
+
+@dataclass(slots=True)
+class _Stored:
+    """A stored vulnerability finding, as much as the re-match compares."""
+
+    id: int
+    status: str
+    accepted_until: datetime | None
+    digest: str | None
 
 
 def _seen_again(

@@ -131,12 +131,14 @@ def rematch(
             # Otherwise a thousand assets at a time, their findings found by asset.
             by_cve = scope is not None and len(scope) <= BY_CVE
             batches = [sorted(assets)] if by_cve else chunks(sorted(assets), 1000)
+            done: dict[Any, Any] = {}
             for batch in batches:
                 wanted = wanted_findings(
                     {i: assets[i] for i in batch},
                     {i: matches[i] for i in batch if i in matches},
                     records,
                     kev,
+                    done,
                 )
                 sync_findings(
                     session,
