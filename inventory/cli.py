@@ -10,7 +10,7 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -589,25 +589,36 @@ def audit_run(ctx: Context, name: str | None, all_assets: bool) -> None:
 
     if bool(name) == all_assets:
         raise click.UsageError("give either --asset NAME or --all")
-    common = {
-        "settings": ctx.settings.audit,
-        "actor": _actor(),
-        "trigger": "cli",
-        "vulns": options_from(ctx.settings),
-    }
+    settings, actor, vulns = ctx.settings.audit, _actor(), options_from(ctx.settings)
     with ctx.session() as session:
+        done: Iterable[tuple[int, Any]]
         if name:
             asset = find_live_asset(session=session, name=name)
             if asset is None:
                 raise click.ClickException(f"no asset called {name}")
             assert asset.id is not None
             names = {asset.id: asset.name}
-            done = [(asset.id, audit_asset(session=session, asset_id=asset.id, **common))]
+            one = audit_asset(
+                session=session,
+                asset_id=asset.id,
+                settings=settings,
+                actor=actor,
+                trigger="cli",
+                vulns=vulns,
+            )
+            done = [(asset.id, one)]
         else:
             # Every asset in one event loop under shared limits: as long as the slowest few
             # audits, not the sum of all. Each is printed (and stored) as it ends.
             names = {a.id: a.name for a in live_assets(session=session) if a.id is not None}
-            done = audit_assets(session=session, asset_ids=list(names), **common)
+            done = audit_assets(
+                session=session,
+                asset_ids=list(names),
+                settings=settings,
+                actor=actor,
+                trigger="cli",
+                vulns=vulns,
+            )
         targets = list(names)
         for asset_id, audited in done:
             seen = observed_services(session=session, asset_id=asset_id)
