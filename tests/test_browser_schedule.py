@@ -103,7 +103,8 @@ def test_admin_holds_radiology_back_with_a_window(
     # The stale row really looks different: its background is not the other rows'.
     colours = page.evaluate(
         """() => [...document.querySelectorAll('section:has(#overdue-title) tbody tr')]
-             .map(r => [r.textContent.includes('Web viewer'), getComputedStyle(r.cells[0]).backgroundColor])"""
+             .map(r => [r.textContent.includes('Web viewer'),
+                        getComputedStyle(r.cells[0]).backgroundColor])"""
     )
     stale_colour = {c for is_stale, c in colours if is_stale}
     other_colours = {c for is_stale, c in colours if not is_stale}
