@@ -127,6 +127,7 @@ def test_admin_imports_declares_confirms_and_reads(
     expect(page.locator("#software")).to_contain_text("Confirmed")
     link = page.locator("#findings").get_by_role("link", name=re.compile("CVE-2024-6387"))
     expect(link).to_be_visible()
+    expect(page.locator("#findings")).to_contain_text("CVSS 8.1 (v3.1)")
     shoot(page, artifacts, "vulns-05-confirmed")
 
     # The finding's page: CVSS, vector, description, references.
