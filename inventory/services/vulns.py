@@ -176,17 +176,38 @@ def after_audit(
     now: datetime | None = None,
 ) -> RematchResult | None:
     """Once an audit that reached the asset is recorded: its detected software follows what the
-    audit saw, and the asset is matched again. Commits; a failure here is logged and leaves the
-    recorded audit as it is (the next audit or feed import matches again)."""
+    audit saw, and when the software used for matching changed (a new version, a new product, a
+    port), the asset is matched again; an audit that saw the same software as the last one costs
+    no matching. Commits; a failure here is logged and leaves the recorded audit as it is (the
+    next audit or feed import matches again). Returns the re-match, None when there was none."""
     now = now or utcnow()
+    options = options or VulnOptions()
     try:
+        before = _used_software(session, asset_id, options)
         refresh_candidates(session, [asset_id], now)
         session.commit()
+        if _used_software(session, asset_id, options) == before:
+            return None
         return rematch(session=session, asset_ids=[asset_id], options=options, actor=actor, now=now)
     except Exception:
         session.rollback()
         log.exception("matching asset %s against known vulnerabilities failed", asset_id)
         return None
+
+
+def _used_software(session: Session, asset_id: int, options: VulnOptions) -> set[Any]:
+    """The detected software of an asset that matching uses, with the ports it was seen on."""
+    used = or_(
+        SoftwareCandidate.status == CandidateStatus.confirmed,
+        (SoftwareCandidate.status == CandidateStatus.pending)
+        & (SoftwareCandidate.confidence >= options.auto_confirm_confidence),
+    )
+    rows = session.execute(
+        select(SoftwareCandidate.cpe, SoftwareCandidate.port).where(
+            SoftwareCandidate.asset_id == asset_id, used
+        )
+    )
+    return {(cpe, port) for cpe, port in rows}
 
 
 def rematch_edited(

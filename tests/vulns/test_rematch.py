@@ -330,3 +330,26 @@ def test_an_import_rematches_only_what_it_changed(session, tmp_path):
     assert after["CVE-2021-41773/vuln.kev"].status == "fixed"  # no longer in KEV
     assert after["CVE-2021-41773/vuln.cve"].status == "open"
     assert after["CVE-2021-41773/vuln.cve"].evidence["kev"] is False
+
+
+def test_an_audit_that_saw_the_same_software_costs_no_matching(feeds):
+    session = feeds
+    asset = make_asset(session)
+    observe(session, asset, 8042, "http", "Orthanc", "1.11.3")  # matched: 95% >= 90%
+    assert findings(session, asset.id)["CVE-2023-33466/vuln.cve"].status == "open"
+    # The next audit sees the same: nothing to match.
+    assert vulns.after_audit(session=session, asset_id=asset.id, options=None, actor="t") is None
+    # An audit that sees a low-confidence banner only: what matching uses is the same, too.
+    observe(session, asset, 22, "ssh", banner="SSH-2.0-OpenSSH_9.7p1 Debian-5")
+    assert vulns.after_audit(session=session, asset_id=asset.id, options=None, actor="t") is None
+    # Orthanc upgraded: matched again, the finding is fixed.
+    row = session.scalars(
+        select(ObservedService).where(
+            ObservedService.asset_id == asset.id, ObservedService.port == 8042
+        )
+    ).one()
+    row.version = "1.12.0"
+    session.commit()
+    result = vulns.after_audit(session=session, asset_id=asset.id, options=None, actor="t")
+    assert result is not None and result.fixed == 1
+    assert findings(session, asset.id)["CVE-2023-33466/vuln.cve"].status == "fixed"
