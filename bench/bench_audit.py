@@ -271,7 +271,7 @@ def bench_network(
     measurements: list[Measurement] = []
     verdicts: dict[str, Any] = {}
     expected = truth(hosts)
-    for stage in ("ports", "whole"):
+    for stage in opts.stages:
         vigie = Measurement(network.name, stage, opts.hosts, "vigie")
         subset = nmap_hosts(opts, network, stage)
         nmap = Measurement(network.name, stage, subset, "nmap")
@@ -441,11 +441,19 @@ def main(argv: list[str] | None = None) -> None:
         default=1000,
         help="hosts given to nmap's port scan on the WAN (it slows down on dropped probes)",
     )
+    parser.add_argument(
+        "--stages",
+        type=lambda text: tuple(text.split(",")),
+        default=("ports", "whole"),
+        help="ports,whole (default), or one of them",
+    )
     parser.add_argument("--output", type=Path, help="results file (.md; a .json goes beside)")
     parser.add_argument("--child", choices=["ports", "whole"], help=argparse.SUPPRESS)
     parser.add_argument("--network", choices=list(NETWORKS), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     opts = parser.parse_args(argv)
+    if not opts.stages or set(opts.stages) - {"ports", "whole"}:
+        parser.error("--stages: ports, whole or ports,whole")
     if opts.child:
         opts.stage = opts.child
         vigie_child(opts)
@@ -495,11 +503,15 @@ def main(argv: list[str] | None = None) -> None:
         )
     capped = [
         (label, subset)
-        for label, subset in (
-            ("whole audit", opts.nmap_whole_hosts),
-            ("port scan on the WAN", opts.nmap_wan_ports_hosts if opts.wan else opts.hosts),
+        for label, stage, subset in (
+            ("whole audit", "whole", opts.nmap_whole_hosts),
+            (
+                "port scan on the WAN",
+                "ports",
+                opts.nmap_wan_ports_hosts if opts.wan else opts.hosts,
+            ),
         )
-        if subset < opts.hosts
+        if subset < opts.hosts and stage in opts.stages
     ]
     for label, subset in capped:
         notes.append(

@@ -8,10 +8,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
+import resource
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -361,19 +364,101 @@ def test_dcmtk_archive_restricted_to_known_aes_is_no_finding(dcmqrscp):
 # --- hostile peers, selection, engine ------------------------------------------------------
 
 
-@pytest.mark.parametrize("hostile", ["silent", "reset", "flood"])
-def test_a_hostile_peer_on_a_dicom_port_fails_in_bounded_time(hostile):
-    async def scenario() -> tuple[ProbeResult, float]:
-        server, host, port = await peers.serve(getattr(peers, hostile), host=dicom_host())
+async def _closes_after_the_request(reader: asyncio.StreamReader, writer: Any) -> None:
+    await reader.read(6)  # the A-ASSOCIATE-RQ's header: then FIN, no answer
+    writer.close()
+
+
+async def _aborts_the_request(reader: asyncio.StreamReader, writer: Any) -> None:
+    await reader.read(6)
+    writer.write(bytes([0x07, 0, 0, 0, 0, 4, 0, 0, 2, 0]))  # A-ABORT, service provider
+    await writer.drain()
+    await asyncio.sleep(2)
+
+
+@pytest.mark.parametrize(
+    ("hostile", "why"),
+    [
+        ("silent", "no answer to the association request within 1s"),
+        ("reset", "the peer reset the connection without answering the association request"),
+        ("flood", "the peer answered with something that is not DICOM"),
+        (
+            _closes_after_the_request,
+            "the peer closed the connection without answering the association request",
+        ),
+        (_aborts_the_request, "the peer aborted the association request (A-ABORT)"),
+        (None, "the connection was refused"),  # seen open, closed since
+    ],
+)
+def test_a_hostile_peer_on_a_dicom_port_fails_in_bounded_time_and_says_why(hostile, why):
+    async def scenario() -> tuple[ProbeResult, float, str, int]:
+        handler = getattr(peers, hostile) if isinstance(hostile, str) else hostile
+        host = dicom_host()
+        if handler is None:
+            port = peers.free_port(host)
+            return await Dicom().check(target(host, port), ctx_for(host, port)), 0.0, host, port
+        server, host, port = await peers.serve(handler, host=host)
         async with server:
             started = time.monotonic()
             result = await Dicom().check(target(host, port, ("PACS",)), ctx_for(host, port))
-            return result, time.monotonic() - started
+            return result, time.monotonic() - started, host, port
 
-    result, elapsed = asyncio.run(scenario())
+    result, elapsed, host, port = asyncio.run(scenario())
     assert elapsed < 2 * (TIMEOUT + TIMEOUT), f"{hostile} held the probe {elapsed:.1f}s"
-    assert result.outcome is ProbeOutcome.failed and result.reason
+    assert result.outcome is ProbeOutcome.failed
+    assert result.reason == f"{host}:{port}: {why}"
     assert result.checks == set() and result.findings == []
+
+
+def test_a_peer_accepting_none_of_the_proposed_services_says_so():
+    """A storage-only SCP accepts the association but no context: pynetdicom then aborts it
+    itself, which is not the peer closing or answering something else."""
+    ae = AE(ae_title="STORESCP")
+    ae.add_supported_context(SecondaryCaptureImageStorage)
+    host = dicom_host()
+    server = ae.start_server((host, 0), block=False)
+    try:
+        result = probe(host, server.server_address[1])
+    finally:
+        server.shutdown()
+    assert result.outcome is ProbeOutcome.failed
+    assert result.reason.endswith(
+        "the peer accepted the association but none of the services proposed "
+        "(Verification, query, retrieval)"
+    )
+
+
+@contextmanager
+def descriptors_taken_below(number: int) -> Iterator[None]:
+    """Every file descriptor below `number` in use (as in a process auditing hundreds of hosts
+    at once), so the next socket gets a number past select()'s limit (FD_SETSIZE, 1024)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < number + 64:
+        pytest.skip(f"the open-file limit ({hard}) is below {number + 64}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, number + 64), hard))
+    taken = [os.open(os.devnull, os.O_RDONLY)]
+    try:
+        while taken[-1] < number - 1:
+            taken.append(os.open(os.devnull, os.O_RDONLY))
+        yield
+    finally:
+        for fd in taken:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_an_association_on_a_descriptor_past_1024_still_finds_the_open_archive(dcmqrscp):
+    """pynetdicom watches its socket with select(), which refuses descriptors numbered 1024 or
+    more; it took that for the peer closing, and the audit of a whole fleet (1,000 connections
+    at once) reported about 2 % of its open DICOM services as 'no DICOM answer'."""
+    scp = dcmqrscp()  # another process: its own descriptors stay low
+    with descriptors_taken_below(1030):
+        spare = os.dup(0)
+        os.close(spare)
+        assert spare >= 1024  # the probe's socket will be numbered past select()'s limit
+        result = probe(scp.host, scp.port, ae_titles=("PACS",))
+    assert result.outcome is ProbeOutcome.ran, result.reason
+    assert OPEN_ASSOCIATION in checks_of(result)
 
 
 def test_only_dicom_ports_are_probed_and_nothing_open_means_nothing_holds():

@@ -21,7 +21,13 @@ Only when Study Root FIND is refused and Patient Root FIND accepted does it ask 
 with the same cap.
 
 pynetdicom is blocking: each port's attempts run in a worker thread, with every pynetdicom
-timeout set from the context, while the per-host connection slot is held.
+timeout set from the context, while the per-host connection slot is held. Its association
+socket is replaced by `_WatchedSocket`: pynetdicom asks select() whether data came, and select()
+cannot watch a descriptor numbered 1024 or more; pynetdicom takes that error for the peer closing,
+so in a process holding many connections (an audit of hundreds of hosts) an association whose
+socket got such a number was dropped by Vigie itself right after its request. The replacement asks
+poll(), and notes what the peer did (answered, aborted, closed, reset, said something else) so a
+failed attempt says which.
 """
 
 from __future__ import annotations
@@ -30,16 +36,19 @@ import asyncio
 import functools
 import logging
 import secrets
+import select
+import socket
 import ssl
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
-from pynetdicom import AE, _config
+from pynetdicom import AE, _config, evt
+from pynetdicom.association import Association
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelGet,
@@ -49,6 +58,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelMove,
     Verification,
 )
+from pynetdicom.transport import T_CONNECT, AddressInformation, AssociationSocket
 
 from inventory.audit.probes.base import (
     FindingCandidate,
@@ -217,10 +227,170 @@ def _tls_context() -> ssl.SSLContext:
     return context
 
 
+PDU_TYPES = range(0x01, 0x08)  # A-ASSOCIATE-RQ .. A-ABORT
+A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ABORT = 0x02, 0x03, 0x07
+
+
+@dataclass
+class Wire:
+    """What one association's connection did, as seen from our side; never a received value
+    beyond the first byte (the PDU type)."""
+
+    connected: bool = False
+    tls: bool = False
+    first_byte: int | None = None  # of the first answer
+    ended: str = ""  # refused | closed | reset | timeout | an error's text
+    local_error: str = ""  # Vigie's side could not watch the socket
+
+    def end(self, how: str) -> None:
+        self.ended = self.ended or how
+
+
+def _how_it_ended(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+        return "reset"
+    return getattr(exc, "strerror", None) or exc.__class__.__name__
+
+
+class _NotingSocket(socket.socket):
+    """A TCP socket noting why its connect() failed (pynetdicom keeps only a log line)."""
+
+    wire: Wire
+
+    def connect(self, address: Any) -> None:
+        try:
+            super().connect(address)
+        except OSError as exc:
+            self.wire.end(_how_it_ended(exc))
+            raise
+
+
+class _WatchedSocket(AssociationSocket):
+    """pynetdicom's association socket, watched with poll() instead of select() (which refuses
+    descriptors numbered 1024 or more, pynetdicom reading that as the connection closing), and
+    noting in `wire` how the peer answered or ended the connection."""
+
+    def __init__(self, assoc: Association, address: AddressInformation, wire: Wire) -> None:
+        self.wire = wire
+        super().__init__(assoc, address=address)
+
+    def _create_socket(self, address: AddressInformation) -> socket.socket:
+        plain = super()._create_socket(address)  # bound, options and timeout set
+        timeout = plain.gettimeout()
+        sock = _NotingSocket(plain.family, plain.type, plain.proto, fileno=plain.detach())
+        sock.settimeout(timeout)
+        sock.wire = self.wire
+        return sock
+
+    def connect(self, primitive: T_CONNECT) -> None:
+        self.wire.tls = self.tls_args is not None
+        super().connect(primitive)
+        self.wire.connected = self.socket is not None  # pynetdicom drops it when connect fails
+
+    @property
+    def ready(self) -> bool:
+        sock = self.socket
+        if sock is None or not self._is_connected:
+            return False
+        if not hasattr(select, "poll"):  # not on Linux or BSD: pynetdicom's select()
+            return super().ready
+        try:
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            ready = bool(poller.poll(0))  # also POLLHUP/POLLERR: recv() then says what it was
+        except (OSError, ValueError) as exc:
+            self.wire.local_error = self.wire.local_error or f"{exc.__class__.__name__}: {exc}"
+            self.event_queue.put("Evt17")  # as pynetdicom: the transport is gone
+            return False
+        if isinstance(sock, ssl.SSLSocket):
+            return ready or bool(sock.pending())
+        return ready
+
+    def recv(self, nr_bytes: int) -> bytearray:
+        try:
+            data = super().recv(nr_bytes)
+        except OSError as exc:  # TimeoutError included
+            self.wire.end(_how_it_ended(exc))
+            raise
+        if data and self.wire.first_byte is None:
+            self.wire.first_byte = data[0]
+        if len(data) < nr_bytes:
+            self.wire.end("closed")
+        return data
+
+    def send(self, bytestream: bytes) -> None:
+        """As pynetdicom's send (any failure is the transport closing), noting the failure."""
+        try:
+            cast(socket.socket, self.socket).sendall(bytestream)
+        except Exception as exc:  # noqa: BLE001 - pynetdicom's contract: Evt17, not a raise
+            self.wire.end(_how_it_ended(exc))
+            self.event_queue.put("Evt17")
+            return
+        evt.trigger(self.assoc, evt.EVT_DATA_SENT, {"data": bytestream})
+
+
+class _Requestor(AE):
+    """Our side of the association, on a `_WatchedSocket`; `wire` tells how the last one went."""
+
+    def __init__(self, ae_title: str) -> None:
+        super().__init__(ae_title=ae_title)
+        self.wire = Wire()
+
+    def _create_socket(
+        self, assoc: Association, address: AddressInformation, tls_args: Any
+    ) -> AssociationSocket:
+        self.wire = Wire()
+        sock = _WatchedSocket(assoc, address, self.wire)
+        sock.tls_args = tls_args
+        return sock
+
+
+def _failure_reason(wire: Wire, assoc: Association, waited: float, timeouts: Timeouts) -> str:
+    """Why an association request got neither an acceptance nor a rejection, from what was
+    seen on the wire (no peer value is quoted)."""
+    if wire.local_error:
+        return f"Vigie could not watch its connection ({wire.local_error})"
+    first = wire.first_byte
+    if first is None:
+        layer = "TLS" if wire.tls else "TCP"
+        if wire.ended == "refused":
+            return "the connection was refused"
+        if wire.ended == "closed":
+            return "the peer closed the connection without answering the association request"
+        if wire.ended == "reset":
+            return "the peer reset the connection without answering the association request"
+        if not wire.connected and (wire.ended == "timeout" or waited >= timeouts.connect):
+            return f"no {layer} connection within {timeouts.connect:g}s"
+        if wire.ended == "timeout" or (wire.connected and waited >= timeouts.read):
+            return f"no answer to the association request within {timeouts.read:g}s"
+        if wire.ended:
+            return f"the {layer} connection failed ({wire.ended})"
+        if not wire.connected:
+            return f"the {layer} connection failed"
+        return "the association was dropped on Vigie's side before any answer"
+    if first == A_ABORT:
+        return "the peer aborted the association request (A-ABORT)"
+    answer = assoc.acceptor.primitive
+    if first == A_ASSOCIATE_AC and answer is not None and answer.result == 0:
+        return (
+            "the peer accepted the association but none of the services proposed "
+            "(Verification, query, retrieval)"
+        )
+    if first not in PDU_TYPES:
+        return "the peer answered with something that is not DICOM"
+    if first in (A_ASSOCIATE_AC, A_ASSOCIATE_RJ):
+        return "the peer's association answer could not be read"
+    return "the peer answered the association request out of turn"
+
+
 def _associate(
     address: str, port: int, calling: str, called: str, timeouts: Timeouts, tls: bool = False
 ) -> Attempt:
-    ae = AE(ae_title=calling)
+    ae = _Requestor(ae_title=calling)
     ae.connection_timeout = timeouts.connect
     ae.acse_timeout = timeouts.read
     ae.dimse_timeout = timeouts.read
@@ -234,12 +404,7 @@ def _associate(
         if assoc.is_rejected:
             return Attempt(called, "rejected")
         if not assoc.is_established:
-            waited = time.monotonic() - started
-            why = (
-                f"no association answer within {timeouts.read:g}s"
-                if waited >= timeouts.read
-                else "the peer closed, reset or answered with something that is not DICOM"
-            )
+            why = _failure_reason(ae.wire, assoc, time.monotonic() - started, timeouts)
             return Attempt(called, "failed", reason=why)
         acceptor = assoc.acceptor
         attempt = Attempt(
@@ -470,7 +635,7 @@ class Dicom(Probe):
             return ProbeResult(
                 self.name,
                 ProbeOutcome.failed,
-                reason=("no DICOM answer on " + "; ".join(failures))[:300],
+                reason="; ".join(failures)[:300],
                 services=services,
                 findings=findings,
                 duration=time.monotonic() - started,
