@@ -58,7 +58,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     StudyRootQueryRetrieveInformationModelMove,
     Verification,
 )
-from pynetdicom.transport import T_CONNECT, AddressInformation, AssociationSocket
+from pynetdicom.transport import T_CONNECT, AssociationSocket
 
 from inventory.audit.probes.base import (
     FindingCandidate,
@@ -274,11 +274,11 @@ class _WatchedSocket(AssociationSocket):
     descriptors numbered 1024 or more, pynetdicom reading that as the connection closing), and
     noting in `wire` how the peer answered or ended the connection."""
 
-    def __init__(self, assoc: Association, address: AddressInformation, wire: Wire) -> None:
+    def __init__(self, assoc: Association, address: Any, wire: Wire) -> None:
         self.wire = wire
         super().__init__(assoc, address=address)
 
-    def _create_socket(self, address: AddressInformation) -> socket.socket:
+    def _create_socket(self, address: Any) -> socket.socket:
         plain = super()._create_socket(address)  # bound, options and timeout set
         timeout = plain.gettimeout()
         sock = _NotingSocket(plain.family, plain.type, plain.proto, fileno=plain.detach())
@@ -334,15 +334,14 @@ class _WatchedSocket(AssociationSocket):
 
 
 class _Requestor(AE):
-    """Our side of the association, on a `_WatchedSocket`; `wire` tells how the last one went."""
+    """Our side of the association, on a `_WatchedSocket`; `wire` tells how the last one went.
+    (`address` is pynetdicom's: a (host, port) tuple before version 3, AddressInformation since.)"""
 
     def __init__(self, ae_title: str) -> None:
         super().__init__(ae_title=ae_title)
         self.wire = Wire()
 
-    def _create_socket(
-        self, assoc: Association, address: AddressInformation, tls_args: Any
-    ) -> AssociationSocket:
+    def _create_socket(self, assoc: Association, address: Any, tls_args: Any) -> AssociationSocket:
         self.wire = Wire()
         sock = _WatchedSocket(assoc, address, self.wire)
         sock.tls_args = tls_args
