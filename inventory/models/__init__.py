@@ -51,6 +51,7 @@ from inventory.models.vuln import (
     SoftwareCandidate,
     VulnCpeMatch,
     Vulnerability,
+    VulnMatchState,
     VulnProduct,
 )
 
@@ -91,6 +92,7 @@ __all__ = [
     "SoftwareCandidate",
     "VulnCpeMatch",
     "Vulnerability",
+    "VulnMatchState",
     "VulnProduct",
     "DeliveryChannel",
     "DeliveryStatus",

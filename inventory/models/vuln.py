@@ -47,9 +47,7 @@ class Vulnerability(SQLModel, table=True):
     cvss_vector: str = Field(default="", max_length=200)
     cvss_severity: str = Field(default="", max_length=16)
     references: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    configurations: list[Any] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
-    )
+    configurations: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     # The NVD's copy of CISA's date added, when the record carries it.
     cisa_exploit_add: date | None = Field(default=None, sa_type=Date)
     # Its configurations need a full evaluation (AND, negate, several nodes); the others apply
@@ -166,6 +164,26 @@ class SoftwareCandidate(SQLModel, table=True):
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     first_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class VulnMatchState(SQLModel, table=True):
+    """When an asset was last matched against every record, and a digest of the findings that
+    match called for: a full re-match that finds the same digest leaves the asset's findings as
+    they are (a million rows are not read and rewritten to learn that nothing changed), and
+    `matched_at` is the date its still-matching findings were last seen."""
+
+    __tablename__ = "vuln_match_state"
+
+    asset_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("asset.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        )
+    )
+    digest: str = Field(default="", max_length=40)  # "" when only a scoped re-match ran since
+    matched_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 # Findings of one CVE across every asset: what a feed import re-matches when it changed a few

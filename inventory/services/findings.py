@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import and_, case, func, select, type_coerce, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from inventory.errors import InvalidInput, NotFound
@@ -26,8 +27,10 @@ from inventory.models import (
     FindingStatus,
     ObservedService,
     Severity,
+    VulnMatchState,
 )
-from inventory.models.types import utcnow, valid_id
+from inventory.models.types import UTCDateTime, utcnow, valid_id
+from inventory.services.vuln_findings import VULN_CHECKS
 
 # Statuses that still call for action or a decision; "open" in a filter means open or reopened.
 OPEN_STATUSES = (FindingStatus.open, FindingStatus.reopened)
@@ -90,6 +93,43 @@ FIX_FIRST_REVERSED = (
 )
 
 
+def _matched_at() -> Any:
+    return (
+        select(VulnMatchState.matched_at)
+        .where(VulnMatchState.asset_id == Finding.asset_id)
+        .correlate(Finding)
+        .scalar_subquery()
+    )
+
+
+def last_seen_column() -> Any:
+    """A finding's last-seen date as shown. A vulnerability finding still there was seen again
+    each time its asset was matched against the feeds: that date is kept once per asset
+    (vuln_match_state), not written to each of its findings."""
+    matched = _matched_at()
+    return type_coerce(
+        case(
+            (
+                and_(
+                    Finding.check_id.in_(VULN_CHECKS),  # type: ignore[attr-defined]
+                    Finding.status != str(FindingStatus.fixed),
+                    matched > Finding.last_seen,
+                ),
+                matched,
+            ),
+            else_=Finding.last_seen,
+        ),
+        UTCDateTime(),
+    ).label("seen")
+
+
+def _show_seen(finding: Finding, seen: datetime | None) -> Finding:
+    """The finding with its last-seen date as shown (not a change to write)."""
+    if seen is not None and seen != finding.last_seen:
+        set_committed_value(finding, "last_seen", seen)
+    return finding
+
+
 def _filtered(statement: Any, statuses: Sequence[FindingStatus] | None, query: FindingQuery) -> Any:
     """`statement` (over Finding joined to Asset) narrowed to the query's filters."""
     wanted = [*(statuses or []), *query.wanted_statuses()]
@@ -112,7 +152,7 @@ def _filtered(statement: Any, statuses: Sequence[FindingStatus] | None, query: F
 SORTS = {
     "fix-first": (),
     "first_seen": (Finding.first_seen,),
-    "last_seen": (Finding.last_seen,),
+    "last_seen": (last_seen_column(),),
 }
 
 
@@ -133,7 +173,7 @@ def list_findings(
     """
     query = query or FindingQuery()
     statement = _filtered(
-        select(Finding, Asset).join(Asset, Asset.id == Finding.asset_id),  # type: ignore[arg-type]
+        select(Finding, Asset, last_seen_column()).join(Asset, Asset.id == Finding.asset_id),  # type: ignore[arg-type]
         statuses,
         query,
     )
@@ -145,7 +185,7 @@ def list_findings(
     statement = statement.order_by(*order).offset(offset)
     if limit is not None:
         statement = statement.limit(limit)
-    return [(f, a) for f, a in session.execute(statement).all()]
+    return [(_show_seen(f, seen), a) for f, a, seen in session.execute(statement).all()]
 
 
 def count_findings(
@@ -171,6 +211,9 @@ def get_finding(*, session: Session, finding_id: int) -> Finding:
     finding = session.get(Finding, finding_id) if valid_id(finding_id) else None
     if finding is None:
         raise NotFound(N_("No finding with id %(id)s."), id=finding_id)
+    if finding.check_id in VULN_CHECKS:
+        seen = session.scalar(select(last_seen_column()).where(Finding.id == finding.id))
+        _show_seen(finding, seen)
     return finding
 
 

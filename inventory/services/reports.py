@@ -37,7 +37,7 @@ from inventory.models import (
 from inventory.models.types import valid_id
 from inventory.reports import data
 from inventory.scheduler.windows import resolve_timezone
-from inventory.services.findings import FIX_FIRST_ORDER, expire_acceptances
+from inventory.services.findings import FIX_FIRST_ORDER, expire_acceptances, last_seen_column
 from inventory.services.schedule import interval_expression
 from inventory.settings import Settings
 
@@ -170,7 +170,7 @@ def _findings(session: Session, scope: Scope, fixed_since: datetime | None) -> l
             Finding.remediation,
             Finding.evidence,
             Finding.first_seen,
-            Finding.last_seen,
+            last_seen_column(),
             Finding.fixed_at,
             Finding.accepted_reason,
             Finding.accepted_by,

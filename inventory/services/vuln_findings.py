@@ -16,11 +16,12 @@ findings do not each carry a copy.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlmodel import Session
 
 from inventory.i18n import N_
@@ -31,12 +32,12 @@ from inventory.models import (
     KevEntry,
     Severity,
     Vulnerability,
+    VulnMatchState,
 )
 from inventory.services.vuln_match import (
     AssetSoftware,
     Record,
     RematchResult,
-    Software,
     chunks,
 )
 from inventory.vulns.cpe import parse
@@ -82,14 +83,12 @@ def severity_for(score: float | None) -> Severity:
 
 
 @dataclass(slots=True)
-class Wanted:
-    """A finding the match calls for; its evidence is built only when it is new or changed."""
+class Planned:
+    """A finding that one software set-up calls for, whatever asset runs it."""
 
-    asset_id: int
     check: str
     vid: int
     subject: str
-    address: str
     port: int | None
     severity: Severity
     software: str
@@ -97,6 +96,65 @@ class Wanted:
     match: Match
     kev: KevEntry | None
     digest: str
+
+
+@dataclass(slots=True)
+class SetUp:
+    """Every finding a software set-up (CPE names with their sources and ports) calls for, and a
+    digest of them all: an asset whose stored digest is this one has these findings already."""
+
+    findings: list[Planned]
+    digest: str
+
+
+@dataclass(slots=True)
+class Wanted:
+    """A finding the match calls for on one asset; its evidence is built only when it is new or
+    changed."""
+
+    asset_id: int
+    address: str
+    planned: Planned
+
+    @property
+    def check(self) -> str:
+        return self.planned.check
+
+    @property
+    def vid(self) -> int:
+        return self.planned.vid
+
+    @property
+    def subject(self) -> str:
+        return self.planned.subject
+
+    @property
+    def port(self) -> int | None:
+        return self.planned.port
+
+    @property
+    def severity(self) -> Severity:
+        return self.planned.severity
+
+    @property
+    def software(self) -> str:
+        return self.planned.software
+
+    @property
+    def sources(self) -> str:
+        return self.planned.sources
+
+    @property
+    def match(self) -> Match:
+        return self.planned.match
+
+    @property
+    def kev(self) -> KevEntry | None:
+        return self.planned.kev
+
+    @property
+    def digest(self) -> str:
+        return self.planned.digest
 
 
 def _digest(record: Record, match: Match, kev: KevEntry | None, sources: str, port: Any) -> str:
@@ -114,45 +172,31 @@ def _digest(record: Record, match: Match, kev: KevEntry | None, sources: str, po
     return hashlib.sha1("|".join(facts).encode()).hexdigest()[:20]
 
 
-def wanted_findings(
-    assets: dict[int, AssetSoftware],
-    matches: dict[int, dict[int, Match]],
+def _set_up(
+    asset: AssetSoftware,
+    found: dict[int, Match],
     records: dict[int, Record],
     kev: dict[str, KevEntry],
-    done: dict[tuple[Any, int], tuple[str, str, int | None, str]] | None = None,
-) -> dict[tuple[int, str, str], Wanted]:
-    """Every finding the matches call for, by (asset id, check, CVE). `done` keeps what the
-    findings of one set-up and record are made of, for the next call (assets come in batches)."""
-    wanted: dict[tuple[int, str, str], Wanted] = {}
-    # (software with sources and ports, record) -> what its findings are made of, worked out once
-    done = {} if done is None else done
-    for asset_id, found in matches.items():
-        asset = assets[asset_id]
-        profile = tuple(sorted((s.cpe.text, s.source, s.port or 0) for s in asset.software))
-        by_name: dict[str, Software] | None = None
-        for vid, match in found.items():
-            record = records[vid]
-            entry = kev.get(record.cve_id)
-            facts = done.get((profile, vid))
-            if facts is None:
-                by_name = by_name or {s.cpe.text: s for s in asset.software}
-                used = [by_name[c] for c in match.cpes if c in by_name]
-                port = next((s.port for s in used if s.port), None)
-                sources = "+".join(sorted({s.source for s in used})) or "declared"
-                software = parse(match.cpes[0]).label()
-                facts = (software, sources, port, _digest(record, match, entry, sources, port))
-                done[(profile, vid)] = facts
-            software, sources, port, digest = facts
-            checks = [(CVE_CHECK, severity_for(record.score))]
-            if entry is not None:
-                checks.append((KEV_CHECK, Severity.critical))
-            for check, severity in checks:
-                wanted[(asset_id, check, record.cve_id)] = Wanted(
-                    asset_id,
+) -> SetUp:
+    by_name = {s.cpe.text: s for s in asset.software}
+    planned: list[Planned] = []
+    for vid, match in found.items():
+        record = records[vid]
+        entry = kev.get(record.cve_id)
+        used = [by_name[c] for c in match.cpes if c in by_name]
+        port = next((s.port for s in used if s.port), None)
+        sources = "+".join(sorted({s.source for s in used})) or "declared"
+        software = parse(match.cpes[0]).label()
+        digest = _digest(record, match, entry, sources, port)
+        checks = [(CVE_CHECK, severity_for(record.score))]
+        if entry is not None:
+            checks.append((KEV_CHECK, Severity.critical))
+        for check, severity in checks:
+            planned.append(
+                Planned(
                     check,
                     vid,
                     record.cve_id,
-                    asset.address,
                     port,
                     severity,
                     software,
@@ -161,6 +205,43 @@ def wanted_findings(
                     entry,
                     digest,
                 )
+            )
+    summary = "\n".join(sorted(f"{p.check} {p.subject} {p.digest}" for p in planned))
+    return SetUp(planned, hashlib.sha1(f"v1\n{summary}".encode()).hexdigest())
+
+
+def plan_findings(
+    assets: dict[int, AssetSoftware],
+    matches: dict[int, dict[int, Match]],
+    records: dict[int, Record],
+    kev: dict[str, KevEntry],
+    cache: dict[Any, SetUp] | None = None,
+) -> dict[int, SetUp]:
+    """What each asset's findings should be, worked out once per software set-up (`cache` keeps
+    them for the next call: assets come in batches); an asset without a match gets an empty
+    set-up (its findings, if any, are no longer called for)."""
+    cache = {} if cache is None else cache
+    plans: dict[int, SetUp] = {}
+    for asset_id, asset in assets.items():
+        profile = tuple(sorted((s.cpe.text, s.source, s.port or 0) for s in asset.software))
+        found = matches.get(asset_id) or {}
+        key = (profile, bool(found))
+        plan = cache.get(key)
+        if plan is None:
+            plan = cache[key] = _set_up(asset, found, records, kev)
+        plans[asset_id] = plan
+    return plans
+
+
+def wanted_findings(
+    assets: dict[int, AssetSoftware], plans: dict[int, SetUp], asset_ids: set[int]
+) -> dict[tuple[int, str, str], Wanted]:
+    """The findings `asset_ids` should have, by (asset id, check, CVE)."""
+    wanted: dict[tuple[int, str, str], Wanted] = {}
+    for asset_id in asset_ids:
+        address = assets[asset_id].address
+        for p in plans[asset_id].findings:
+            wanted[(asset_id, p.check, p.subject)] = Wanted(asset_id, address, p)
     return wanted
 
 
@@ -331,10 +412,12 @@ def sync_findings(
     result: RematchResult,
     cves: set[str] | None = None,
     by_cve: bool = False,
-) -> None:
+) -> set[int]:
     """Bring the vulnerability findings of `asset_ids` (of the CVEs `cves` only, when given) to
-    what `wanted` says; `by_cve`: see _scoped. Does not commit."""
+    what `wanted` says; `by_cve`: see _scoped. Does not commit. Returns the assets with a
+    finding opened, fixed, reopened or rewritten."""
     existing = _existing(session, asset_ids, cves, by_cve)
+    touched: set[int] = set()
     still: list[int] = []
     events: list[dict[str, Any]] = []
     changed: list[tuple[int, Wanted, dict[str, Any]]] = []
@@ -345,6 +428,7 @@ def sync_findings(
         if item is None:
             if status in ACTIVE:
                 fixed.append(row.id)
+                touched.add(key[0])
                 events.append(_event(row.id, who, status, "fixed", now, "no longer matches"))
                 result.fixed += 1
             continue
@@ -361,6 +445,7 @@ def sync_findings(
             result.still += 1
         if values or row.digest != item.digest:
             changed.append((row.id, item, values))
+            touched.add(key[0])
         elif status in ACTIVE:
             still.append(row.id)
     # Fixed first, so that the bulk last-seen update below no longer counts them as active.
@@ -373,6 +458,7 @@ def sync_findings(
         )
     _seen_again(session, asset_ids, cves, by_cve, still, {fid for fid, _, _ in changed}, now)
     new = [item for key, item in wanted.items() if key not in existing]
+    touched.update(item.asset_id for item in new)
     full = _full_rows(session, [item for _, item, _ in changed] + new)
     if changed:
         session.execute(
@@ -418,6 +504,63 @@ def sync_findings(
         result.opened += len(chunk)
     for chunk in chunks(events, 5000):
         session.execute(insert(FindingEvent), list(chunk))
+    return touched
+
+
+# --- per-asset match state -------------------------------------------------------------------
+
+
+def stored_digests(session: Session, asset_ids: Sequence[int]) -> dict[int, str]:
+    """The digest of each asset's findings as its last full match left them ("" after a scoped
+    re-match changed some of them)."""
+    digests: dict[int, str] = {}
+    for chunk in chunks(sorted(asset_ids)):
+        rows = session.execute(
+            select(VulnMatchState.asset_id, VulnMatchState.digest).where(
+                VulnMatchState.asset_id.in_(chunk)  # type: ignore[attr-defined]
+            )
+        )
+        digests.update((asset_id, digest) for asset_id, digest in rows)
+    return digests
+
+
+def unchanged_assets(
+    session: Session, plans: dict[int, SetUp], stored: dict[int, str], now: datetime
+) -> set[int]:
+    """The assets whose findings are already what their set-up calls for (same digest as stored),
+    short of those with a risk acceptance that has expired (the re-match reopens it)."""
+    same = {i for i, plan in plans.items() if stored.get(i) == plan.digest}
+    expired: set[int] = set()
+    for chunk in chunks(sorted(same)):
+        expired.update(
+            session.scalars(
+                select(Finding.asset_id)
+                .where(
+                    Finding.status == str(FindingStatus.accepted),  # type: ignore[arg-type]
+                    Finding.accepted_until <= now,  # type: ignore[operator]
+                    Finding.check_id.in_(VULN_CHECKS),  # type: ignore[attr-defined]
+                    Finding.asset_id.in_(chunk),  # type: ignore[attr-defined]
+                )
+                .distinct()
+            )
+        )
+    return same - expired
+
+
+def save_states(session: Session, digests: dict[int, str], now: datetime) -> None:
+    """Record that these assets were matched at `now`, with the digest of their findings ("" when
+    it is not known: a scoped re-match changed some). Does not commit."""
+    ids = sorted(digests)
+    for chunk in chunks(ids):
+        session.execute(
+            delete(VulnMatchState).where(VulnMatchState.asset_id.in_(chunk)),  # type: ignore[attr-defined]
+            execution_options={"synchronize_session": False},
+        )
+    for chunk in chunks(ids, 5000):
+        session.execute(
+            insert(VulnMatchState),
+            [{"asset_id": i, "digest": digests[i], "matched_at": now} for i in chunk],
+        )
 
 
 # --- what is shown --------------------------------------------------------------------------

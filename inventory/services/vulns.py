@@ -38,8 +38,12 @@ from inventory.services.vuln_findings import (
     KEV_CHECK,
     VULN_CHECKS,
     VulnerabilityFacts,
+    plan_findings,
+    save_states,
     severity_for,
+    stored_digests,
     sync_findings,
+    unchanged_assets,
     vulnerability_facts,
     wanted_findings,
 )
@@ -131,25 +135,35 @@ def rematch(
             # Otherwise a thousand assets at a time, their findings found by asset.
             by_cve = scope is not None and len(scope) <= BY_CVE
             batches = [sorted(assets)] if by_cve else chunks(sorted(assets), 1000)
-            done: dict[Any, Any] = {}
+            cache: dict[Any, Any] = {}
+            who = f"vulnerability match by {actor}"[:64]
             for batch in batches:
-                wanted = wanted_findings(
-                    {i: assets[i] for i in batch},
-                    {i: matches[i] for i in batch if i in matches},
-                    records,
-                    kev,
-                    done,
-                )
-                sync_findings(
-                    session,
-                    asset_ids=set(batch),
-                    cves=scope,
-                    by_cve=by_cve,
-                    wanted=wanted,
-                    who=f"vulnerability match by {actor}"[:64],
-                    now=moment,
-                    result=result,
-                )
+                plans = plan_findings({i: assets[i] for i in batch}, matches, records, kev, cache)
+                stored = stored_digests(session, batch)
+                to_sync = set(batch)
+                if scope is None:
+                    # Matched against every record: an asset whose findings are already what
+                    # the match calls for (same digest) is not read nor written again.
+                    same = unchanged_assets(session, plans, stored, moment)
+                    to_sync -= same
+                    result.still += sum(len(plans[i].findings) for i in same)
+                touched = set()
+                if to_sync:
+                    touched = sync_findings(
+                        session,
+                        asset_ids=to_sync,
+                        cves=scope,
+                        by_cve=by_cve,
+                        wanted=wanted_findings(assets, plans, to_sync),
+                        who=who,
+                        now=moment,
+                        result=result,
+                    )
+                if scope is None:
+                    digests = {i: plans[i].digest for i in batch}
+                else:
+                    digests = {i: "" if i in touched else stored.get(i, "") for i in batch}
+                save_states(session, digests, moment)
             session.commit()
         except (IntegrityError, OperationalError) as exc:
             session.rollback()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from inventory.models import (
     CandidateStatus,
@@ -15,11 +15,12 @@ from inventory.models import (
     FindingStatus,
     ObservedService,
     SoftwareCandidate,
+    VulnMatchState,
 )
 from inventory.models.types import utcnow
 from inventory.services import assets as asset_service
 from inventory.services import vulns
-from inventory.services.findings import accept_risk
+from inventory.services.findings import accept_risk, findings_of, get_finding
 from inventory.services.vuln_findings import vulnerabilities_of
 from inventory.services.vuln_import import import_files
 from tests.factories import make_asset
@@ -136,14 +137,69 @@ def test_accepted_risks_stay_accepted_until_their_date(feeds):
 
 
 def test_unchanged_rematch_only_moves_last_seen(feeds):
+    """Nothing new: the findings' rows are not rewritten, yet every page shows them seen at the
+    new match (the date is kept once per asset)."""
     session = feeds
     asset = make_asset(session, software="cpe:2.3:a:apache:http_server:2.4.49")
     vulns.rematch(session=session)
+    events = session.scalar(select(func.count()).select_from(FindingEvent))
     later = utcnow() + timedelta(hours=1)
     result = vulns.rematch(session=session, now=later)
     assert result.opened == result.fixed == result.reopened == 0 and result.still == 2
-    finding = findings(session, asset.id)["CVE-2021-41773/vuln.kev"]
+    stored = findings(session, asset.id)["CVE-2021-41773/vuln.kev"]
+    assert stored.last_seen < later  # the row itself was left alone
+    session.expire_all()
+    shown = {
+        f.subject + "/" + f.check_id: f for f in findings_of(session=session, asset_id=asset.id)
+    }
+    finding = shown["CVE-2021-41773/vuln.kev"]
     assert finding.last_seen == later and finding.first_seen < later
+    assert get_finding(session=session, finding_id=finding.id).last_seen == later
+    session.commit()  # showing the date wrote nothing
+    session.expire_all()
+    assert findings(session, asset.id)["CVE-2021-41773/vuln.kev"].last_seen < later
+    assert session.scalar(select(func.count()).select_from(FindingEvent)) == events
+
+
+def test_unchanged_asset_still_gets_its_expired_acceptance_reopened(feeds):
+    session = feeds
+    asset = make_asset(session, software="cpe:2.3:a:apache:http_server:2.4.49")
+    vulns.rematch(session=session)
+    finding = findings(session, asset.id)["CVE-2021-41773/vuln.cve"]
+    accept_risk(
+        session=session,
+        finding_id=finding.id,
+        reason="vendor patch next week",
+        until=(utcnow() + timedelta(days=2)).date(),
+        actor="tests",
+    )
+    result = vulns.rematch(session=session, now=utcnow() + timedelta(days=1))
+    assert result.reopened == 0
+    assert findings(session, asset.id)["CVE-2021-41773/vuln.cve"].status == "accepted"
+    result = vulns.rematch(session=session, now=utcnow() + timedelta(days=5))
+    assert result.reopened == 1 and result.still == 1
+    session.expire_all()
+    assert findings(session, asset.id)["CVE-2021-41773/vuln.cve"].status == "reopened"
+
+
+def test_the_digest_only_spares_work_when_it_vouches_for_the_findings(feeds):
+    """A scoped re-match (a feed import) that changed an asset's findings clears its digest, and
+    an asset without one has its findings compared again by the next full re-match."""
+    session = feeds
+    asset = make_asset(session, software="cpe:2.3:a:apache:http_server:2.4.49")
+    vulns.rematch(session=session)
+    digest = session.get(VulnMatchState, asset.id).digest
+    assert digest
+    session.execute(update(Finding).where(Finding.asset_id == asset.id).values(status="fixed"))
+    session.commit()
+    assert vulns.rematch(session=session, cves={"CVE-2021-41773"}).reopened == 2
+    session.expire_all()
+    assert session.get(VulnMatchState, asset.id).digest == ""
+    session.execute(update(Finding).where(Finding.asset_id == asset.id).values(status="fixed"))
+    session.commit()
+    assert vulns.rematch(session=session).reopened == 2
+    session.expire_all()
+    assert session.get(VulnMatchState, asset.id).digest == digest
 
 
 def test_archived_assets_are_left_alone(feeds):
