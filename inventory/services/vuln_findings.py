@@ -98,13 +98,31 @@ class Planned:
     digest: str
 
 
-@dataclass(slots=True)
 class SetUp:
     """Every finding a software set-up (CPE names with their sources and ports) calls for, and a
-    digest of them all: an asset whose stored digest is this one has these findings already."""
+    digest of what they are made of: an asset whose stored digest is this one has these
+    findings already. The findings themselves are worked out only for assets that need them."""
 
-    findings: list[Planned]
-    digest: str
+    __slots__ = ("asset", "found", "records", "kev", "digest", "count", "_findings")
+
+    def __init__(
+        self,
+        asset: AssetSoftware,
+        found: dict[int, Match],
+        records: dict[int, Record],
+        kev: dict[str, KevEntry],
+        digest: str,
+    ) -> None:
+        self.asset, self.found, self.records, self.kev = asset, found, records, kev
+        self.digest = digest
+        self.count = sum(2 if records[vid].cve_id in kev else 1 for vid in found)
+        self._findings: list[Planned] | None = None
+
+    @property
+    def findings(self) -> list[Planned]:
+        if self._findings is None:
+            self._findings = _planned(self.asset, self.found, self.records, self.kev)
+        return self._findings
 
 
 @dataclass(slots=True)
@@ -172,12 +190,12 @@ def _digest(record: Record, match: Match, kev: KevEntry | None, sources: str, po
     return hashlib.sha1("|".join(facts).encode()).hexdigest()[:20]
 
 
-def _set_up(
+def _planned(
     asset: AssetSoftware,
     found: dict[int, Match],
     records: dict[int, Record],
     kev: dict[str, KevEntry],
-) -> SetUp:
+) -> list[Planned]:
     by_name = {s.cpe.text: s for s in asset.software}
     planned: list[Planned] = []
     for vid, match in found.items():
@@ -206,8 +224,38 @@ def _set_up(
                     digest,
                 )
             )
-    summary = "\n".join(sorted(f"{p.check} {p.subject} {p.digest}" for p in planned))
-    return SetUp(planned, hashlib.sha1(f"v1\n{summary}".encode()).hexdigest())
+    return planned
+
+
+def _set_digest(
+    profile: tuple[Any, ...],
+    found: dict[int, Match],
+    records: dict[int, Record],
+    kev: dict[str, KevEntry],
+    facts: dict[int, str],
+) -> str:
+    """A digest of everything the set-up's findings are made of (what _digest covers for each):
+    the set-up, and for each matching record its facts, KEV entry and how it matched."""
+    lines = []
+    for vid, match in found.items():
+        fact = facts.get(vid)
+        if fact is None:
+            record = records[vid]
+            entry = kev.get(record.cve_id)
+            kev_facts = (
+                f"{entry.date_added} {entry.due_date} {entry.ransomware} {entry.name}"
+                if entry
+                else "-"
+            )
+            fact = facts[vid] = (
+                f"{record.cve_id}|{record.last_modified.isoformat()}|{record.score}|{kev_facts}"
+            )
+        lines.append(
+            f"{fact}|{' '.join(match.cpes)}|{' '.join(match.criteria[:MAX_CRITERIA])}"
+            f"|{match.platform}|{match.alias}"
+        )
+    lines.sort()
+    return hashlib.sha1("\n".join(["v1", repr(profile), *lines]).encode()).hexdigest()
 
 
 def plan_findings(
@@ -215,20 +263,21 @@ def plan_findings(
     matches: dict[int, dict[int, Match]],
     records: dict[int, Record],
     kev: dict[str, KevEntry],
-    cache: dict[Any, SetUp] | None = None,
+    cache: dict[Any, Any] | None = None,
 ) -> dict[int, SetUp]:
     """What each asset's findings should be, worked out once per software set-up (`cache` keeps
     them for the next call: assets come in batches); an asset without a match gets an empty
     set-up (its findings, if any, are no longer called for)."""
     cache = {} if cache is None else cache
+    facts = cache.setdefault("record facts", {})
     plans: dict[int, SetUp] = {}
     for asset_id, asset in assets.items():
         profile = tuple(sorted((s.cpe.text, s.source, s.port or 0) for s in asset.software))
         found = matches.get(asset_id) or {}
-        key = (profile, bool(found))
-        plan = cache.get(key)
+        plan = cache.get(profile)
         if plan is None:
-            plan = cache[key] = _set_up(asset, found, records, kev)
+            digest = _set_digest(profile, found, records, kev, facts)
+            plan = cache[profile] = SetUp(asset, found, records, kev, digest)
         plans[asset_id] = plan
     return plans
 

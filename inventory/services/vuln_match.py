@@ -395,8 +395,13 @@ def find_matches(
 
 
 def kev_entries(session: Session, cve_ids: Iterable[str]) -> dict[str, KevEntry]:
+    """The KEV entries of these CVEs (the whole catalog, a couple of thousand rows, is read at
+    once when they are many)."""
     entries: dict[str, KevEntry] = {}
-    for chunk in chunks(sorted(set(cve_ids))):
+    wanted = set(cve_ids)
+    if len(wanted) > 5000:
+        return {e.cve_id: e for e in session.scalars(select(KevEntry)) if e.cve_id in wanted}
+    for chunk in chunks(sorted(wanted)):
         entries.update(
             (e.cve_id, e)
             for e in session.scalars(select(KevEntry).where(KevEntry.cve_id.in_(chunk)))

@@ -128,9 +128,8 @@ def rematch(
             if scope is not None and not scope:
                 break  # nothing changed
             matches, records = find_matches(session, assets, options, scope)
-            kev = kev_entries(
-                session, (records[vid].cve_id for found in matches.values() for vid in found)
-            )
+            # Every record read may have matched (a few more than did, never fewer).
+            kev = kev_entries(session, (record.cve_id for record in records.values()))
             # A few changed CVEs: their findings are found by CVE, across every asset, at once.
             # Otherwise a thousand assets at a time, their findings found by asset.
             by_cve = scope is not None and len(scope) <= BY_CVE
@@ -146,7 +145,7 @@ def rematch(
                     # the match calls for (same digest) is not read nor written again.
                     same = unchanged_assets(session, plans, stored, moment)
                     to_sync -= same
-                    result.still += sum(len(plans[i].findings) for i in same)
+                    result.still += sum(plans[i].count for i in same)
                 touched = set()
                 if to_sync:
                     touched = sync_findings(
