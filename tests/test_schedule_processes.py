@@ -136,6 +136,13 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = 60) -> An
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def listening(port: int) -> bool:
+    """Whether a server accepts connections on 127.0.0.1:port (a process started up)."""
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 @contextmanager
 def silent_peers(hosts: list[str]) -> Iterator[int]:
     """Accept connections on each loopback host and say nothing: an audit waits its read timeout
@@ -381,6 +388,8 @@ def test_serve_audits_new_assets_and_stops_on_sigterm(engine, procs):
     assert lease(engine) is None
 
     quiet = procs.start("serve", "--port", str(port), "--no-scheduler", env=env)
+    # Up and serving before the check (and before SIGTERM, which must find its handler).
+    wait_for(lambda: listening(port), "serve --no-scheduler listening")
     (other,) = add_assets(engine, ["127.70.8.2"], prefix="not-served")
     time.sleep(2)
     assert other not in outcomes(engine) and lease(engine) is None
