@@ -26,10 +26,10 @@ Steps, each timed: (1) import of the whole feed and the KEV catalog (one transac
 `inventory feeds import`), and the database size; (2) the first match of the fleet (every
 finding new); (3) `--repeat` full re-matches with nothing new (`inventory feeds rematch`, what a
 settings change costs: every asset matched again against every record, its findings compared
-through the digest kept per asset), median reported; (4) a day of changes, `--update` records analysed
-again plus 20 new KEV entries, imported and matched as `inventory feeds import` does (only what
-changed is matched), then that re-match alone again; (5) the same files once more (nothing
-changed). On PostgreSQL the import, the new fleet and the first match are each followed by
+through the digest kept per asset), median reported; (4) a day of changes, `--update` records
+analysed again plus 20 new KEV entries, imported and matched as `inventory feeds import` does
+(only what changed is matched), then that re-match alone again; (5) the same files once more
+(nothing changed). On PostgreSQL the import, the new fleet and the first match are each followed by
 VACUUM ANALYZE, as autovacuum would do within a minute (the test server runs with autovacuum off).
 """
 
