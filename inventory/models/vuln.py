@@ -47,7 +47,9 @@ class Vulnerability(SQLModel, table=True):
     cvss_vector: str = Field(default="", max_length=200)
     cvss_severity: str = Field(default="", max_length=16)
     references: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    configurations: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    configurations: list[Any] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     # The NVD's copy of CISA's date added, when the record carries it.
     cisa_exploit_add: date | None = Field(default=None, sa_type=Date)
     # Its configurations need a full evaluation (AND, negate, several nodes); the others apply

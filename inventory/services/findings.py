@@ -93,20 +93,16 @@ FIX_FIRST_REVERSED = (
 )
 
 
-def _matched_at() -> Any:
-    return (
+def last_seen_column() -> Any:
+    """A finding's last-seen date as shown. A vulnerability finding still there was seen again
+    each time its asset was matched against the feeds: that date is kept once per asset
+    (vuln_match_state), not written to each of its findings."""
+    matched = (
         select(VulnMatchState.matched_at)
         .where(VulnMatchState.asset_id == Finding.asset_id)
         .correlate(Finding)
         .scalar_subquery()
     )
-
-
-def last_seen_column() -> Any:
-    """A finding's last-seen date as shown. A vulnerability finding still there was seen again
-    each time its asset was matched against the feeds: that date is kept once per asset
-    (vuln_match_state), not written to each of its findings."""
-    matched = _matched_at()
     return type_coerce(
         case(
             (

@@ -2,13 +2,15 @@
 the pages, the API and the CLI show of them.
 
 Findings follow the audit lifecycle (inventory.services.audits): one per (asset, check, CVE);
-new ones open; still matching ones move their last-seen date; ones that no longer match (the
-version was updated in the form, a record was corrected) are fixed; ones that match again are
-reopened; accepted risks stay accepted until their date.
+new ones open; still matching ones are seen again (their asset's match date, kept once per
+asset in `vuln_match_state`, is their last-seen date); ones that no longer match (the version
+was updated in the form, a record was corrected) are fixed; ones that match again are reopened;
+accepted risks stay accepted until their date.
 
 A finding's evidence keeps what the match was about (software, CPE names, criteria, CVSS score
-and vector, KEV dates) and a digest of it, so a re-match with nothing new only moves last-seen
-dates, in bulk, without rebuilding or comparing evidence. The record's text (description,
+and vector, KEV dates) and a digest of it, so a re-match with nothing new rebuilds no evidence;
+each asset keeps a digest of all its findings, so a full re-match that finds the same one does
+not even read them. The record's text (description,
 references) stays in the `vulnerability` table and is read from there when shown: 200,000
 findings do not each carry a copy.
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -134,45 +136,9 @@ class Wanted:
     address: str
     planned: Planned
 
-    @property
-    def check(self) -> str:
-        return self.planned.check
 
-    @property
-    def vid(self) -> int:
-        return self.planned.vid
-
-    @property
-    def subject(self) -> str:
-        return self.planned.subject
-
-    @property
-    def port(self) -> int | None:
-        return self.planned.port
-
-    @property
-    def severity(self) -> Severity:
-        return self.planned.severity
-
-    @property
-    def software(self) -> str:
-        return self.planned.software
-
-    @property
-    def sources(self) -> str:
-        return self.planned.sources
-
-    @property
-    def match(self) -> Match:
-        return self.planned.match
-
-    @property
-    def kev(self) -> KevEntry | None:
-        return self.planned.kev
-
-    @property
-    def digest(self) -> str:
-        return self.planned.digest
+def _kev_facts(kev: KevEntry | None) -> str:
+    return f"{kev.date_added} {kev.due_date} {kev.ransomware} {kev.name}" if kev else "-"
 
 
 def _digest(record: Record, match: Match, kev: KevEntry | None, sources: str, port: Any) -> str:
@@ -185,7 +151,7 @@ def _digest(record: Record, match: Match, kev: KevEntry | None, sources: str, po
         match.alias,
         sources,
         str(port),
-        f"{kev.date_added} {kev.due_date} {kev.ransomware} {kev.name}" if kev else "-",
+        _kev_facts(kev),
     ]
     return hashlib.sha1("|".join(facts).encode()).hexdigest()[:20]
 
@@ -241,14 +207,9 @@ def _set_digest(
         fact = facts.get(vid)
         if fact is None:
             record = records[vid]
-            entry = kev.get(record.cve_id)
-            kev_facts = (
-                f"{entry.date_added} {entry.due_date} {entry.ransomware} {entry.name}"
-                if entry
-                else "-"
-            )
             fact = facts[vid] = (
-                f"{record.cve_id}|{record.last_modified.isoformat()}|{record.score}|{kev_facts}"
+                f"{record.cve_id}|{record.last_modified.isoformat()}|{record.score}"
+                f"|{_kev_facts(kev.get(record.cve_id))}"
             )
         lines.append(
             f"{fact}|{' '.join(match.cpes)}|{' '.join(match.criteria[:MAX_CRITERIA])}"
@@ -258,26 +219,32 @@ def _set_digest(
     return hashlib.sha1("\n".join(["v1", repr(profile), *lines]).encode()).hexdigest()
 
 
+@dataclass
+class PlanCache:
+    """What plan_findings worked out, kept across the batches of one re-match: set-ups by their
+    software (names, sources, ports), and each record's part of a set-up digest."""
+
+    set_ups: dict[tuple[Any, ...], SetUp] = field(default_factory=dict)
+    facts: dict[int, str] = field(default_factory=dict)
+
+
 def plan_findings(
     assets: dict[int, AssetSoftware],
     matches: dict[int, dict[int, Match]],
     records: dict[int, Record],
     kev: dict[str, KevEntry],
-    cache: dict[Any, Any] | None = None,
+    cache: PlanCache,
 ) -> dict[int, SetUp]:
-    """What each asset's findings should be, worked out once per software set-up (`cache` keeps
-    them for the next call: assets come in batches); an asset without a match gets an empty
-    set-up (its findings, if any, are no longer called for)."""
-    cache = {} if cache is None else cache
-    facts = cache.setdefault("record facts", {})
+    """What each asset's findings should be, worked out once per software set-up; an asset
+    without a match gets an empty set-up (its findings, if any, are no longer called for)."""
     plans: dict[int, SetUp] = {}
     for asset_id, asset in assets.items():
         profile = tuple(sorted((s.cpe.text, s.source, s.port or 0) for s in asset.software))
-        found = matches.get(asset_id) or {}
-        plan = cache.get(profile)
+        plan = cache.set_ups.get(profile)
         if plan is None:
-            digest = _set_digest(profile, found, records, kev, facts)
-            plan = cache[profile] = SetUp(asset, found, records, kev, digest)
+            found = matches.get(asset_id) or {}
+            digest = _set_digest(profile, found, records, kev, cache.facts)
+            plan = cache.set_ups[profile] = SetUp(asset, found, records, kev, digest)
         plans[asset_id] = plan
     return plans
 
@@ -294,7 +261,7 @@ def wanted_findings(
     return wanted
 
 
-def _evidence(item: Wanted, vuln: Vulnerability) -> dict[str, Any]:
+def _evidence(item: Planned, vuln: Vulnerability) -> dict[str, Any]:
     """Public facts only (the feeds' and the asset's own names), nothing a probed system sent
     beyond the version it announced."""
     match, kev = item.match, item.kev
@@ -325,7 +292,7 @@ def _evidence(item: Wanted, vuln: Vulnerability) -> dict[str, Any]:
     return evidence
 
 
-def _title(item: Wanted) -> str:
+def _title(item: Planned) -> str:
     """The stored English title (the pages rebuild it in the reader's language)."""
     if item.check == KEV_CHECK and item.kev is not None:
         return (
@@ -335,7 +302,7 @@ def _title(item: Wanted) -> str:
     return f"Known vulnerability {item.subject} in {item.software}"[:255]
 
 
-def _full_rows(session: Session, items: list[Wanted]) -> dict[int, Vulnerability]:
+def _full_rows(session: Session, items: list[Planned]) -> dict[int, Vulnerability]:
     ids = sorted({item.vid for item in items})
     rows: dict[int, Vulnerability] = {}
     for chunk in chunks(ids):
@@ -420,35 +387,24 @@ class _Stored:
     digest: str | None
 
 
-def _seen_again(
-    session: Session,
-    asset_ids: set[int],
-    cves: set[str] | None,
-    by_cve: bool,
-    still: list[int],
-    skipped: set[int],
-    now: datetime,
-) -> None:
-    """Move the last-seen date of the active findings still matching (`still`), in a few
-    statements: by id when a few CVEs changed, else every active one of the assets but those in
-    `skipped` (fixed, reopened or rebuilt, written apart)."""
-    if by_cve:
-        for chunk in chunks(still, 5000):
-            session.execute(
-                update(Finding).where(Finding.id.in_(chunk)).values(last_seen=now),
-                execution_options={"synchronize_session": False},
-            )
-        return
-    base = update(Finding).where(Finding.status.in_([str(s) for s in ACTIVE]))
-    if len(skipped) > 900:
-        # Too many to leave out in one statement: they are written apart right after anyway.
-        skipped = set()
-    for statement in _scoped(base, asset_ids, cves, by_cve=False):
-        if skipped:
-            statement = statement.where(Finding.id.not_in(sorted(skipped)))
-        session.execute(
-            statement.values(last_seen=now), execution_options={"synchronize_session": False}
-        )
+def _new_row(item: Wanted, vuln: Vulnerability, now: datetime) -> dict[str, Any]:
+    p = item.planned
+    return {
+        "asset_id": item.asset_id,
+        "check_id": p.check,
+        "subject": p.subject,
+        "address": item.address,
+        "port": p.port,
+        "severity": p.severity,
+        "title": _title(p),
+        "remediation": KEV_REMEDIATION if p.check == KEV_CHECK else CVE_REMEDIATION,
+        "evidence": _evidence(p, vuln),
+        "status": FindingStatus.open,
+        "first_seen": now,
+        "last_seen": now,
+        "accepted_reason": "",
+        "accepted_by": "",
+    }
 
 
 def sync_findings(
@@ -467,9 +423,8 @@ def sync_findings(
     finding opened, fixed, reopened or rewritten."""
     existing = _existing(session, asset_ids, cves, by_cve)
     touched: set[int] = set()
-    still: list[int] = []
     events: list[dict[str, Any]] = []
-    changed: list[tuple[int, Wanted, dict[str, Any]]] = []
+    changed: list[tuple[int, Planned, dict[str, Any]]] = []
     fixed: list[int] = []
     for key, row in existing.items():
         item = wanted.get(key)
@@ -492,12 +447,10 @@ def sync_findings(
             result.reopened += 1
         else:
             result.still += 1
-        if values or row.digest != item.digest:
-            changed.append((row.id, item, values))
+        if values or row.digest != item.planned.digest:
+            changed.append((row.id, item.planned, values))
             touched.add(key[0])
-        elif status in ACTIVE:
-            still.append(row.id)
-    # Fixed first, so that the bulk last-seen update below no longer counts them as active.
+        # A finding still matching is seen again: its asset's match date (save_states) says so.
     for chunk in chunks(fixed):
         session.execute(
             update(Finding)
@@ -505,10 +458,9 @@ def sync_findings(
             .values(status=FindingStatus.fixed, fixed_at=now),
             execution_options={"synchronize_session": False},
         )
-    _seen_again(session, asset_ids, cves, by_cve, still, {fid for fid, _, _ in changed}, now)
     new = [item for key, item in wanted.items() if key not in existing]
     touched.update(item.asset_id for item in new)
-    full = _full_rows(session, [item for _, item, _ in changed] + new)
+    full = _full_rows(session, [item for _, item, _ in changed] + [w.planned for w in new])
     if changed:
         session.execute(
             update(Finding),
@@ -528,25 +480,7 @@ def sync_findings(
     for chunk in chunks(new, 2000):
         ids = session.execute(
             insert(Finding).returning(Finding.id),
-            [
-                {
-                    "asset_id": w.asset_id,
-                    "check_id": w.check,
-                    "subject": w.subject,
-                    "address": w.address,
-                    "port": w.port,
-                    "severity": w.severity,
-                    "title": _title(w),
-                    "remediation": KEV_REMEDIATION if w.check == KEV_CHECK else CVE_REMEDIATION,
-                    "evidence": _evidence(w, full[w.vid]),
-                    "status": FindingStatus.open,
-                    "first_seen": now,
-                    "last_seen": now,
-                    "accepted_reason": "",
-                    "accepted_by": "",
-                }
-                for w in chunk
-            ],
+            [_new_row(w, full[w.planned.vid], now) for w in chunk],
             execution_options={"synchronize_session": False},
         ).scalars()
         events += [_event(fid, who, None, "open", now, "") for fid in ids]

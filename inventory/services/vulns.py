@@ -37,6 +37,7 @@ from inventory.services.vuln_findings import (
     CVE_CHECK,
     KEV_CHECK,
     VULN_CHECKS,
+    PlanCache,
     VulnerabilityFacts,
     plan_findings,
     save_states,
@@ -134,7 +135,7 @@ def rematch(
             # Otherwise a thousand assets at a time, their findings found by asset.
             by_cve = scope is not None and len(scope) <= BY_CVE
             batches = [sorted(assets)] if by_cve else chunks(sorted(assets), 1000)
-            cache: dict[Any, Any] = {}
+            cache = PlanCache()
             who = f"vulnerability match by {actor}"[:64]
             for batch in batches:
                 plans = plan_findings({i: assets[i] for i in batch}, matches, records, kev, cache)

@@ -159,6 +159,13 @@ def test_unchanged_rematch_only_moves_last_seen(feeds):
     session.expire_all()
     assert findings(session, asset.id)["CVE-2021-41773/vuln.kev"].last_seen < later
     assert session.scalar(select(func.count()).select_from(FindingEvent)) == events
+    # A feed import's re-match (other CVEs changed) sees the asset's findings again too.
+    latest = later + timedelta(hours=1)
+    vulns.rematch(session=session, cves={"CVE-2017-7494"}, now=latest)
+    session.expire_all()
+    assert get_finding(session=session, finding_id=finding.id).last_seen == latest
+    session.expire_all()
+    assert findings(session, asset.id)["CVE-2021-41773/vuln.kev"].last_seen < later
 
 
 def test_unchanged_asset_still_gets_its_expired_acceptance_reopened(feeds):
