@@ -47,14 +47,17 @@ class Vulnerability(SQLModel, table=True):
     cvss_vector: str = Field(default="", max_length=200)
     cvss_severity: str = Field(default="", max_length=16)
     references: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    configurations: list[Any] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
-    )
+    configurations: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     # The NVD's copy of CISA's date added, when the record carries it.
     cisa_exploit_add: date | None = Field(default=None, sa_type=Date)
     # Its configurations need a full evaluation (AND, negate, several nodes); the others apply
     # exactly when one of their vulnerable criteria (vuln_cpe_match) matches.
     needs_full_check: bool = Field(default=False, sa_type=Boolean)
+
+
+# Compared byte by byte: the "C" collation on PostgreSQL (SQLite's default is already binary).
+VERSION_SORT = String(200).with_variant(String(200, collation="C"), "postgresql")
+VERSION_SORT_MAX = 200
 
 
 class VulnCpeMatch(SQLModel, table=True):
@@ -78,6 +81,11 @@ class VulnCpeMatch(SQLModel, table=True):
     start_including: bool = Field(default=True, sa_type=Boolean)
     version_end: str | None = Field(default=None, max_length=64)
     end_including: bool = Field(default=False, sa_type=Boolean)
+    # For a vulnerable criterion, where its versions stop, as versions.sort_text: the range's
+    # end, or the exact version; None when there is no such bound (every version, "-", a
+    # pattern, a range without an end) or it cannot be written so. Lets the database leave out
+    # the criteria no asset's version can fall in; None rows are always read.
+    version_sort: str | None = Field(default=None, sa_column=Column(VERSION_SORT, nullable=True))
 
 
 class VulnProduct(SQLModel, table=True):

@@ -8,12 +8,10 @@ Rows are matched to live assets by name: a known name updates that asset, a new 
 from __future__ import annotations
 
 import csv
-import gc
 import io
 import json
 import re
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
@@ -21,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from inventory.collector import young_collections_only
 from inventory.errors import ImportRejected, InvalidInput
 from inventory.i18n import N_
 from inventory.models import Asset, AssetAddress, AssetData
@@ -233,30 +232,8 @@ def guess_format(filename: str, content: bytes) -> str:
 
 # --- planning and applying ------------------------------------------------------------------
 
-_NO_FULL_COLLECTION = 1_000_000_000
 
-
-@contextmanager
-def _young_collections_only() -> Iterator[None]:
-    """No full pass of Python's cycle collector while an import runs.
-
-    A 50,000-row import holds millions of live objects, and each full pass walks them all: that
-    was 40% of the import's time. Young collections go on, so short-lived cycles (netaddr's
-    parse errors) are still freed and memory stays as it was; turning the collector off instead
-    would keep them all until the end.
-    """
-    young, middle, old = gc.get_threshold()
-    if old == _NO_FULL_COLLECTION:  # an import is already running (another thread)
-        yield
-        return
-    gc.set_threshold(young, middle, _NO_FULL_COLLECTION)
-    try:
-        yield
-    finally:
-        gc.set_threshold(young, middle, old)
-
-
-@_young_collections_only()
+@young_collections_only()
 def plan_import(*, session: Session, content: bytes, fmt: str) -> ImportPlan:
     """Parse and check every row; nothing is written. Problems list every bad row."""
     problems: list[RowProblem] = []
@@ -363,7 +340,7 @@ def _address_holders(session: Session, addresses: list[str]) -> dict[str, tuple[
     return found
 
 
-@_young_collections_only()
+@young_collections_only()
 def apply_import(
     *, session: Session, plan: ImportPlan, actor: str, source: str = "import"
 ) -> ImportResult:

@@ -32,6 +32,7 @@ from inventory.models import (
 )
 from inventory.models.types import utcnow
 from inventory.vulns.feeds import FeedError, FeedHeader, open_feed
+from inventory.vulns.index import version_sort
 from inventory.vulns.kev import KevRecord, read_kev
 from inventory.vulns.matching import needs_full_check
 from inventory.vulns.nvd import CveRecord, RecordError, read_cve
@@ -125,6 +126,7 @@ _MATCH_COLUMNS = (
     "start_including",
     "version_end",
     "end_including",
+    "version_sort",
 )
 
 
@@ -140,18 +142,24 @@ def _match_rows(vuln_id: int, record: CveRecord) -> list[tuple[Any, ...]]:
                     continue
                 seen.add(key)
                 cpe = c.cpe
+                criteria, start, end = c.criteria[:512], c.start, c.end
+                if start is not None:
+                    start = start[:64]
+                if end is not None:
+                    end = end[:64]
                 rows.append(
                     (
                         vuln_id,
                         cpe.part[:1],
                         cpe.vendor[:128],
                         cpe.product[:128],
-                        c.criteria[:512],
+                        criteria,
                         c.vulnerable,
-                        c.start[:64] if c.start else None,
+                        start,
                         c.start_including,
-                        c.end[:64] if c.end else None,
+                        end,
                         c.end_including,
+                        version_sort(criteria, start, end) if c.vulnerable else None,
                     )
                 )
     return rows

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import or_, select
 from sqlmodel import Session
 
 from inventory.models import (
@@ -35,9 +35,10 @@ from inventory.models import (
     Vulnerability,
 )
 from inventory.vulns import detect
-from inventory.vulns.cpe import Cpe, CpeError, aliases_of, parse
+from inventory.vulns.cpe import Cpe, CpeError, aliases_of, parse, unescape
 from inventory.vulns.index import Configurations, Hits, ProductIndex
 from inventory.vulns.matching import Match, applies
+from inventory.vulns.versions import sort_text
 
 __all__ = [
     "AssetSoftware",
@@ -216,44 +217,77 @@ def _criteria_index(
     session: Session, versions: dict[tuple[str, str], set[str]], cves: set[str] | None = None
 ) -> dict[tuple[str, str], ProductIndex]:
     """The vulnerable criteria of these (vendor, product) pairs (with the versions the assets
-    run of each), from the indexed table; only those of the records `cves` when given."""
+    run of each), from the indexed table; only those of the records `cves` when given.
+
+    Matched against every record, the database leaves out what ProductIndex would drop anyway
+    (`version_sort`): ranges that end below the oldest version the assets run of the product,
+    exact versions none of them runs. A popular product has thousands of old criteria."""
     keys = set(versions)
     index = {key: ProductIndex(found) for key, found in versions.items()}
-    columns = (
-        VulnCpeMatch.vendor,
-        VulnCpeMatch.product,
-        VulnCpeMatch.vulnerability_id,
-        VulnCpeMatch.criteria,
-        VulnCpeMatch.version_start,
-        VulnCpeMatch.start_including,
-        VulnCpeMatch.version_end,
-        VulnCpeMatch.end_including,
-    )
-    statements = []
+    connection = session.connection()
+    rows: list[Any] = []
     if cves is None:
-        for chunk in chunks(sorted(keys), 400):
-            statements.append(
-                select(*columns).where(
-                    VulnCpeMatch.vulnerable.is_(True),
-                    tuple_(VulnCpeMatch.vendor, VulnCpeMatch.product).in_(list(chunk)),
-                )
-            )
+        # Plain SQL straight to the driver: building and compiling these statements through
+        # SQLAlchemy (thousands of conditions) cost as much as the database's own work.
+        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        for chunk in chunks(sorted(keys), 200):
+            conditions, params = [], [True]
+            for key in chunk:
+                condition, values = _product_criteria(key, versions[key], mark)
+                conditions.append(condition)
+                params += values
+            sql = f"SELECT {_INDEX_COLUMNS} FROM vuln_cpe_match WHERE vulnerable = {mark} AND ("
+            result = connection.exec_driver_sql(sql + " OR ".join(conditions) + ")", tuple(params))
+            rows += result.cursor.fetchall()
     else:
+        columns = (
+            VulnCpeMatch.vendor,
+            VulnCpeMatch.product,
+            VulnCpeMatch.vulnerability_id,
+            VulnCpeMatch.criteria,
+            VulnCpeMatch.version_start,
+            VulnCpeMatch.start_including,
+            VulnCpeMatch.version_end,
+            VulnCpeMatch.end_including,
+        )
         for chunk in chunks(sorted(cves)):
-            statements.append(
+            statement = (
                 select(*columns)
                 .join(Vulnerability, Vulnerability.id == VulnCpeMatch.vulnerability_id)
                 .where(VulnCpeMatch.vulnerable.is_(True), Vulnerability.cve_id.in_(chunk))
             )
-    connection = session.connection()
-    for statement in statements:
-        # Read from the driver's cursor: a million plain rows, nothing for SQLAlchemy to convert
-        # (the booleans come back as 0/1 from SQLite, which is as good here).
-        cursor = connection.execute(statement).cursor
-        for vendor, product, vid, criteria, start, start_inc, end, end_inc in cursor.fetchall():
-            if (vendor, product) in keys:
-                index[(vendor, product)].add(vid, criteria, (start, start_inc, end, end_inc))
+            # The driver's rows: nothing for SQLAlchemy to convert (SQLite's 0/1 booleans
+            # are as good here).
+            rows += connection.execute(statement).cursor.fetchall()
+    for vendor, product, vid, criteria, start, start_inc, end, end_inc in rows:
+        if (vendor, product) in keys:
+            index[(vendor, product)].add(vid, criteria, (start, start_inc, end, end_inc))
     return index
+
+
+_INDEX_COLUMNS = (
+    "vendor, product, vulnerability_id, criteria, version_start, start_including, version_end, "
+    "end_including"
+)
+
+
+def _product_criteria(key: tuple[str, str], versions: set[str], mark: str) -> tuple[str, list[Any]]:
+    """The condition (SQL with `mark` placeholders, and its values) on the `vuln_cpe_match` rows
+    of one product that some asset version can meet: the same cut as ProductIndex's, by
+    `version_sort`; rows without one are always read."""
+    texts = sorted({sort_text(unescape(v)) or "" for v in versions if v not in {"*", "-"}})
+    same = f"vendor = {mark} AND product = {mark}"
+    if "" in texts:
+        return f"({same})", [*key]  # a version the database cannot compare: every criterion
+    if not texts:
+        return f"({same} AND version_sort IS NULL)", [*key]  # no version: "every version" only
+    marks = ", ".join([mark] * len(texts))
+    return (
+        f"({same} AND (version_sort IS NULL"
+        f" OR (version_end IS NOT NULL AND version_sort >= {mark})"
+        f" OR (version_end IS NULL AND version_sort IN ({marks}))))",
+        [*key, texts[0], *texts],
+    )
 
 
 def _variants(cpe: Cpe, aliases: bool) -> list[tuple[Cpe, str]]:
@@ -322,13 +356,29 @@ def _load_records(session: Session, needed: list[int]) -> dict[int, Record]:
         ):
             records[vid] = Record(cve, modified, score, bool(full))
     complex_ids = sorted(vid for vid, r in records.items() if r.full)
+    texts: dict[int, list[str]] = defaultdict(list)
+    connection = session.connection()
+    # Each configuration as its own JSON text, split out by the database (Configurations
+    # parses only those about the assets' products).
+    if connection.dialect.name == "postgresql":
+        sql = (
+            "SELECT v.id, c.value::text FROM vulnerability AS v, "
+            "json_array_elements(v.configurations) WITH ORDINALITY AS c(value, number) "
+            "WHERE v.id IN ({}) ORDER BY v.id, c.number"
+        )
+        mark = "%s"
+    else:
+        sql = (
+            "SELECT v.id, c.value FROM vulnerability AS v, json_each(v.configurations) AS c "
+            "WHERE v.id IN ({}) ORDER BY v.id, c.key"
+        )
+        mark = "?"
     for chunk in chunks(complex_ids):
-        for vid, raw in session.execute(
-            select(Vulnerability.id, Vulnerability.configurations).where(
-                Vulnerability.id.in_(chunk)
-            )
-        ):
-            records[vid].configurations = Configurations(raw)
+        query = sql.format(", ".join([mark] * len(chunk)))
+        for vid, text in connection.exec_driver_sql(query, tuple(chunk)).cursor.fetchall():
+            texts[vid].append(text)
+    for vid in complex_ids:
+        records[vid].configurations = Configurations(texts.get(vid, ()))
     return records
 
 

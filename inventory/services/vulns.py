@@ -20,6 +20,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
+from inventory.collector import young_collections_only
 from inventory.errors import InvalidInput, NotFound
 from inventory.i18n import N_
 from inventory.models import (
@@ -99,6 +100,7 @@ def options_from(settings: Any) -> VulnOptions:
 # --- matching -------------------------------------------------------------------------------
 
 
+@young_collections_only()
 def rematch(
     *,
     session: Session,

@@ -8,6 +8,7 @@ its version can fall in, most of them on precomputed version keys alone.
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable
@@ -16,14 +17,35 @@ from typing import Any
 from inventory.vulns.cpe import Cpe, CpeError, parse, unescape
 from inventory.vulns.matching import Configuration, Criterion, criterion_matches
 from inventory.vulns.matching import parse_configurations as _parse_configurations
-from inventory.vulns.versions import version_key
+from inventory.vulns.versions import sort_text, version_key
 
-__all__ = ["Bounds", "Configurations", "Entry", "Hits", "ProductIndex"]
+__all__ = ["Bounds", "Configurations", "Entry", "Hits", "ProductIndex", "version_sort"]
 
 
 Hits = dict[int, list[str]]  # vulnerability id -> the criteria that matched
 Bounds = tuple[str | None, bool, str | None, bool]  # start, start including, end, end including
 _ANY_TAIL = ":*:*:*:*:*:*:*"  # update ... other all "*": only part and version can differ
+
+
+SORT_MAX = 200  # models.vuln.VERSION_SORT's length
+
+
+def version_sort(criteria: str, start: str | None, end: str | None) -> str | None:
+    """The `vuln_cpe_match.version_sort` of a vulnerable criterion: the sort text
+    (versions.sort_text) of the version an asset must not be past for the criterion to hold (a
+    range's end, an exact version), as ProductIndex reads them; None where ProductIndex keeps the
+    criterion whatever the assets' versions are, and where the text would not fit."""
+    fields = criteria.split(":")
+    if len(fields) != 13 or "\\" in criteria:
+        return None
+    if start is not None or end is not None:
+        text = None if end is None else sort_text(end)
+    else:
+        version = fields[5]
+        if version in {"*", "-"} or "*" in version or "?" in version:
+            return None
+        text = sort_text(version)
+    return text if text is not None and len(text) <= SORT_MAX else None
 
 
 class Entry:
@@ -175,36 +197,36 @@ _NO_END = (1 << 62, ())
 
 
 class Configurations:
-    """A record's configurations read lazily: each one is parsed the first time an asset runs
-    one of the products its vulnerable criteria name (records list up to thousands of criteria,
-    most about products nobody here runs)."""
+    """A record's configurations, each kept as its JSON text until an asset runs a product it
+    names: a record lists up to thousands of criteria, most about products nobody here runs,
+    and building Python objects for them cost more than all the rest of a re-match.
 
-    def __init__(self, raw: Any) -> None:
-        self.raw: list[Any] = raw if isinstance(raw, list) else []
+    Which configurations name a product is found in the text itself (":vendor:product:", no
+    JSON parsing), the first time an asset asks: every mention counts, vulnerable or not, so
+    `about` may give a configuration that turns out not to apply; never does it leave out one
+    that does. A text with escapes (a backslash) is always given."""
+
+    def __init__(self, texts: Iterable[str]) -> None:
+        self.texts: list[str] = list(texts)
+        self.lowered = [text.lower() for text in self.texts]
         self.parsed: dict[int, tuple[Configuration, ...]] = {}
-        self.by_key: dict[tuple[str, str], list[int]] = defaultdict(list)
-        self.always: list[int] = []  # escaped colons: no quick split, parsed for every asset
-        for number, conf in enumerate(self.raw):
-            keys = set()
-            for node in conf.get("nodes", []) if isinstance(conf, dict) else []:
-                for match in node.get("cpeMatch", []) if isinstance(node, dict) else []:
-                    criteria = str(match.get("criteria", "")).lower()
-                    fields = criteria.split(":")
-                    if match.get("vulnerable", True) is False:
-                        continue
-                    if "\\" in criteria or len(fields) < 5:
-                        self.always.append(number)
-                    else:
-                        keys.add((fields[3], fields[4]))
-            for key in keys:
-                self.by_key[key].append(number)
+        self.by_key: dict[tuple[str, str], list[int]] = {}
+        self.always = [n for n, text in enumerate(self.lowered) if "\\" in text]
 
     def about(self, keys: Iterable[tuple[str, str]]) -> list[Configuration]:
-        """The configurations whose vulnerable criteria name one of `keys`."""
-        numbers = sorted({n for key in keys for n in self.by_key.get(key, ())} | set(self.always))
-        found: list[Configuration] = []
-        for number in numbers:
+        """The configurations that name one of `keys`."""
+        numbers = set(self.always)
+        for key in keys:
+            found = self.by_key.get(key)
+            if found is None:
+                needle = f":{key[0]}:{key[1]}:"
+                found = self.by_key[key] = [
+                    n for n, text in enumerate(self.lowered) if needle in text
+                ]
+            numbers.update(found)
+        configurations: list[Configuration] = []
+        for number in sorted(numbers):
             if number not in self.parsed:
-                self.parsed[number] = _parse_configurations([self.raw[number]])
-            found += self.parsed[number]
-        return found
+                self.parsed[number] = _parse_configurations([json.loads(self.texts[number])])
+            configurations += self.parsed[number]
+        return configurations

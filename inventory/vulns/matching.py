@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inventory.vulns.cpe import Cpe, CpeError, aliases_of, parse, value_matches
-from inventory.vulns.versions import compare_versions
+from inventory.vulns.versions import VersionKey, compare_versions, version_key
 
 __all__ = [
     "Configuration",
@@ -58,6 +58,9 @@ class ShapeError(ValueError):
 # and these are several times cheaper to build. They are not changed once built.
 
 
+_ANY_TAIL = ":*:*:*:*:*:*:*"  # the seven attributes after the version
+
+
 class Criterion:
     """One cpeMatch entry: a CPE name with `*` where any value goes, and an optional range."""
 
@@ -70,6 +73,8 @@ class Criterion:
         "end",
         "end_including",
         "has_range",
+        "any_tail",
+        "_keys",
     )
 
     def __init__(
@@ -86,24 +91,48 @@ class Criterion:
         self.start, self.start_including = start, start_including
         self.end, self.end_including = end, end_including
         self.has_range = start is not None or end is not None
+        # Update, edition ... other all "*" (most criteria): nothing but the version to compare.
+        self.any_tail = cpe.text.endswith(_ANY_TAIL) and "\\" not in cpe.text
+        self._keys: tuple[VersionKey | None, VersionKey | None] | None = None
+
+    def bound_keys(self) -> tuple[VersionKey | None, VersionKey | None]:
+        """The sort keys of the range's bounds, worked out the first time they are needed."""
+        if self._keys is None:
+            self._keys = (
+                None if self.start is None else version_key(self.start),
+                None if self.end is None else version_key(self.end),
+            )
+        return self._keys
 
 
 class Node:
     """Criteria joined by an operator ("OR" or "AND"), maybe negated. A platform node has no
     vulnerable criterion; `parts` are the kinds (a, o, h) its criteria name."""
 
-    __slots__ = ("operator", "negate", "criteria", "is_platform", "parts", "by_key")
+    __slots__ = (
+        "operator",
+        "negate",
+        "criteria",
+        "is_platform",
+        "parts",
+        "by_key",
+        "vulnerable_keys",
+    )
 
     def __init__(self, operator: str, negate: bool, criteria: tuple[Criterion, ...]) -> None:
         self.operator, self.negate, self.criteria = operator, negate, criteria
-        vulnerable = False
         parts = set()
         by_key: dict[tuple[str, str], list[Criterion]] = {}
+        vulnerable_keys = set()
         for c in criteria:
-            vulnerable = vulnerable or c.vulnerable
-            parts.add(c.cpe.part)
-            by_key.setdefault(c.cpe.key, []).append(c)
-        self.is_platform = not vulnerable
+            cpe = c.cpe
+            key = (cpe.vendor, cpe.product)
+            if c.vulnerable:
+                vulnerable_keys.add(key)
+            parts.add(cpe.part)
+            by_key.setdefault(key, []).append(c)
+        self.vulnerable_keys = frozenset(vulnerable_keys)
+        self.is_platform = not vulnerable_keys
         self.parts = frozenset(parts)
         # Criteria by (vendor, product): an asset's few names find theirs without a scan of
         # every criterion (platform lists run to dozens of operating systems).
@@ -118,7 +147,7 @@ class Configuration:
 
     def __init__(self, operator: str, negate: bool, nodes: tuple[Node, ...]) -> None:
         self.operator, self.negate, self.nodes = operator, negate, nodes
-        self.keys = frozenset(c.cpe.key for n in nodes for c in n.criteria if c.vulnerable)
+        self.keys = frozenset().union(*(n.vulnerable_keys for n in nodes))
 
     @property
     def simple(self) -> bool:
@@ -243,14 +272,12 @@ def needs_full_check(configurations: Sequence[Configuration]) -> bool:
 
 
 def _version_in_range(criterion: Criterion, version: str) -> bool:
-    if criterion.start is not None:
-        order = compare_versions(version, criterion.start)
-        if order < 0 or (order == 0 and not criterion.start_including):
-            return False
-    if criterion.end is not None:
-        order = compare_versions(version, criterion.end)
-        if order > 0 or (order == 0 and not criterion.end_including):
-            return False
+    key = version_key(version)
+    start, end = criterion.bound_keys()
+    if start is not None and (key < start or (key == start and not criterion.start_including)):
+        return False
+    if end is not None and (key > end or (key == end and not criterion.end_including)):
+        return False
     return True
 
 
@@ -271,16 +298,20 @@ def _version_matches(criterion: Criterion, version: str) -> bool:
     return value_matches(wanted, version) or compare_versions(wanted, version) == 0
 
 
+_TAIL = ("update", "edition", "language", "sw_edition", "target_sw", "target_hw", "other")
+
+
 def criterion_matches(criterion: Criterion, asset: Cpe) -> bool:
     """Whether one criterion covers one of the asset's CPE names."""
     want = criterion.cpe
     if want.product != asset.product or want.vendor != asset.vendor:
         return False
-    if want.part != asset.part and "*" not in {want.part, asset.part}:
+    if want.part != asset.part and want.part != "*" and asset.part != "*":
         return False
-    for name in ("update", "edition", "language", "sw_edition", "target_sw", "target_hw", "other"):
-        if not value_matches(getattr(want, name), getattr(asset, name)):
-            return False
+    if not criterion.any_tail:
+        for name in _TAIL:
+            if not value_matches(getattr(want, name), getattr(asset, name)):
+                return False
     return _version_matches(criterion, asset.version)
 
 

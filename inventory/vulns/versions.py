@@ -40,7 +40,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-__all__ = ["VersionKey", "compare_versions", "version_key"]
+__all__ = ["VersionKey", "compare_versions", "sort_text", "version_key"]
 
 # Token classes, in the order rule 10 gives them at one position.
 _DEV, _ALPHA, _BETA, _RC, _END, _LETTER, _POST, _NUMBER = range(8)
@@ -120,3 +120,35 @@ def compare_versions(left: str, right: str) -> int:
     """-1, 0 or 1 as `left` is older than, the same as, or newer than `right`."""
     a, b = version_key(left), version_key(right)
     return (a > b) - (a < b)
+
+
+def _number_text(value: int) -> str | None:
+    digits = str(value)
+    return None if len(digits) > 99 else f"{len(digits):02d}{digits}"
+
+
+@lru_cache(maxsize=65536)
+def sort_text(text: str) -> str | None:
+    """`version_key(text)` as a plain string that sorts the same way byte by byte, so that the
+    database can compare versions (``ORDER BY``, ``>=``, ``IN``) without Python: each number is
+    written after its count of digits ("10" is "0210", after "029"), each word is followed by
+    "!" (which sorts before every letter, so "rc" < "rc1"... and "ab" < "abc"), and each token
+    starts with its class digit. None for a number of 100 digits or more (no such version is
+    real: the caller then does without the database's help). Only ASCII digits, lower-case
+    letters and "!" appear, so the order is the same under every collation that compares bytes
+    ("C" on PostgreSQL, SQLite's default)."""
+    epoch, tokens = version_key(text)
+    head = _number_text(epoch)
+    if head is None:
+        return None
+    out = [head]
+    for kind, value in tokens:
+        out.append(str(kind))
+        if isinstance(value, int):
+            number = _number_text(value)
+            if number is None:
+                return None
+            out.append(number)
+        else:
+            out.append(value + "!")
+    return "".join(out)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.version import Version
 
-from inventory.vulns.versions import compare_versions
+from inventory.vulns.versions import compare_versions, sort_text
 
 
 def sign(value: int) -> int:
@@ -121,3 +121,41 @@ def test_ordering_is_transitive(a, b, c):
 @given(st.text(max_size=20), st.text(max_size=20))
 def test_any_text_compares_without_error_and_antisymmetrically(left, right):
     assert compare_versions(left, right) == -compare_versions(right, left)
+
+
+# --- the database's copy of the order (sort_text) ---------------------------------------------
+
+version_like = st.text(alphabet="0123456789.-_~+:!abcdeprlostuvRCx ", max_size=16)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(pep440(), version_like), st.one_of(pep440(), version_like))
+def test_sort_text_orders_byte_by_byte_as_versions_do(left, right):
+    a, b = sort_text(left), sort_text(right)
+    assert a is not None and b is not None
+    expected = compare_versions(left, right)
+    assert (a > b) - (a < b) == expected
+    assert (a.encode() > b.encode()) - (a.encode() < b.encode()) == expected
+
+
+@pytest.mark.parametrize(
+    ("older", "newer"),
+    [
+        ("1.9.7", "1.10.1"),
+        ("3.6.7", "3.6.10"),
+        ("1.2.3-beta2", "1.2.3"),
+        ("9", "10"),
+        ("1.0rc1", "1.0"),
+        ("1.0", "1.0b"),
+        ("1.0.post1", "1.0.1"),
+        ("2:1.0", "3:0.1"),
+    ],
+)
+def test_sort_text_examples(older, newer):
+    assert sort_text(older) < sort_text(newer)
+    assert set(sort_text(older) + sort_text(newer)) <= set("0123456789abcdefghijklmnopqrstuvwxyz!")
+
+
+def test_sort_text_gives_up_on_absurd_numbers():
+    assert sort_text("1." + "9" * 120) is None
+    assert sort_text("1.2") == sort_text("1.2.0")
