@@ -64,7 +64,9 @@ class VulnCpeMatch(SQLModel, table=True):
     """One CPE criterion of a record, for lookup by vendor and product."""
 
     __tablename__ = "vuln_cpe_match"
-    __table_args__ = (Index("ix_vuln_cpe_match_product", "vendor", "product", "vulnerable"),)
+    __table_args__ = (
+        Index("ix_vuln_cpe_match_product", "vendor", "product", "vulnerable", "version_sort"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     vulnerability_id: int = Field(
@@ -81,10 +83,11 @@ class VulnCpeMatch(SQLModel, table=True):
     start_including: bool = Field(default=True, sa_type=Boolean)
     version_end: str | None = Field(default=None, max_length=64)
     end_including: bool = Field(default=False, sa_type=Boolean)
-    # For a vulnerable criterion, where its versions stop, as versions.sort_text: the range's
-    # end, or the exact version; None when there is no such bound (every version, "-", a
-    # pattern, a range without an end) or it cannot be written so. Lets the database leave out
-    # the criteria no asset's version can fall in; None rows are always read.
+    # For a vulnerable criterion, where its versions stop (vulns.index.version_sort): "r" and
+    # the range's end, or "e" and the exact version, as versions.sort_text; None when there is
+    # no such bound (every version, "-", a pattern, a range without an end) or it cannot be
+    # written so. The database seeks the criteria an asset's version can fall in by it (in
+    # ix_vuln_cpe_match_product); None rows are always read.
     version_sort: str | None = Field(default=None, sa_column=Column(VERSION_SORT, nullable=True))
 
 

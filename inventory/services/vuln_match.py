@@ -36,7 +36,7 @@ from inventory.models import (
 )
 from inventory.vulns import detect
 from inventory.vulns.cpe import Cpe, CpeError, aliases_of, parse, unescape
-from inventory.vulns.index import Configurations, Hits, ProductIndex
+from inventory.vulns.index import EXACT, RANGE_END, Configurations, Hits, ProductIndex
 from inventory.vulns.matching import Match, applies
 from inventory.vulns.versions import sort_text
 
@@ -229,16 +229,11 @@ def _criteria_index(
     if cves is None:
         # Plain SQL straight to the driver: building and compiling these statements through
         # SQLAlchemy (thousands of conditions) cost as much as the database's own work.
-        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-        for chunk in chunks(sorted(keys), 200):
-            conditions, params = [], [True]
-            for key in chunk:
-                condition, values = _product_criteria(key, versions[key], mark)
-                conditions.append(condition)
-                params += values
-            sql = f"SELECT {_INDEX_COLUMNS} FROM vuln_cpe_match WHERE vulnerable = {mark} AND ("
-            result = connection.exec_driver_sql(sql + " OR ".join(conditions) + ")", tuple(params))
-            rows += result.cursor.fetchall()
+        cuts = {key: _version_cut(found) for key, found in versions.items()}
+        if connection.dialect.name == "postgresql":
+            rows = _criteria_rows_postgresql(connection, cuts)
+        else:
+            rows = _criteria_rows_sqlite(connection, cuts)
     else:
         columns = (
             VulnCpeMatch.vendor,
@@ -266,28 +261,86 @@ def _criteria_index(
 
 
 _INDEX_COLUMNS = (
-    "vendor, product, vulnerability_id, criteria, version_start, start_including, version_end, "
-    "end_including"
+    "m.vendor, m.product, m.vulnerability_id, m.criteria, m.version_start, m.start_including, "
+    "m.version_end, m.end_including"
 )
+Cut = list[str] | None  # an asset product's versions as sort texts, oldest first; None: all
+_AFTER_RANGE_ENDS = chr(ord(RANGE_END) + 1)  # every "r..." text sorts before it
 
 
-def _product_criteria(key: tuple[str, str], versions: set[str], mark: str) -> tuple[str, list[Any]]:
-    """The condition (SQL with `mark` placeholders, and its values) on the `vuln_cpe_match` rows
-    of one product that some asset version can meet: the same cut as ProductIndex's, by
-    `version_sort`; rows without one are always read."""
-    texts = sorted({sort_text(unescape(v)) or "" for v in versions if v not in {"*", "-"}})
-    same = f"vendor = {mark} AND product = {mark}"
-    if "" in texts:
-        return f"({same})", [*key]  # a version the database cannot compare: every criterion
-    if not texts:
-        return f"({same} AND version_sort IS NULL)", [*key]  # no version: "every version" only
-    marks = ", ".join([mark] * len(texts))
-    return (
-        f"({same} AND (version_sort IS NULL"
-        f" OR (version_end IS NOT NULL AND version_sort >= {mark})"
-        f" OR (version_end IS NULL AND version_sort IN ({marks}))))",
-        [*key, texts[0], *texts],
+def _version_cut(versions: set[str]) -> Cut:
+    """The sort texts (versions.sort_text) of the versions the assets run of one product, for
+    the database to cut its criteria with; None when one cannot be written so (every criterion
+    of the product is then read, as before there was a cut)."""
+    texts = {sort_text(unescape(v)) for v in versions if v not in {"*", "-"}}
+    if None in texts:
+        return None
+    return sorted(t for t in texts if t is not None)
+
+
+def _criteria_rows_sqlite(connection: Any, cuts: dict[tuple[str, str], Cut]) -> list[Any]:
+    """Up to three conditions per product, OR-ed, a hundred products a statement: the criteria
+    for every version, the ranges not ending before the oldest version, the exact versions run.
+    Each is a seek in ix_vuln_cpe_match_product, so only what is returned is read."""
+    rows: list[Any] = []
+    same = "(m.vendor = ? AND m.product = ? AND m.vulnerable = 1 AND m.version_sort"
+    for chunk in chunks(sorted(cuts), 100):
+        conditions, params = [], []
+        for key in chunk:
+            cut = cuts[key]
+            if cut is None:  # a version the database cannot compare: every criterion
+                conditions.append("(m.vendor = ? AND m.product = ? AND m.vulnerable = 1)")
+                params += [*key]
+                continue
+            conditions.append(f"{same} IS NULL)")
+            params += [*key]
+            if cut:
+                conditions.append(f"{same} >= ? AND m.version_sort < ?)")
+                params += [*key, RANGE_END + cut[0], _AFTER_RANGE_ENDS]
+                conditions.append(f"{same} IN ({', '.join('?' * len(cut))}))")
+                params += [*key, *(EXACT + text for text in cut)]
+        sql = f"SELECT {_INDEX_COLUMNS} FROM vuln_cpe_match AS m WHERE " + " OR ".join(conditions)
+        rows += connection.exec_driver_sql(sql, tuple(params)).cursor.fetchall()
+    return rows
+
+
+def _lowest(cut: Cut) -> str | None:
+    return RANGE_END + cut[0] if cut else None
+
+
+def _criteria_rows_postgresql(connection: Any, cuts: dict[tuple[str, str], Cut]) -> list[Any]:
+    """Every product at once, joined from arrays, in three parts as for SQLite, each an index
+    seek (a long OR is checked again on every row there). The texts compare in the "C"
+    collation of the column."""
+    keys = sorted(cuts)
+    exact = [(key, EXACT + text) for key in keys for text in cuts[key] or ()]
+    join = (
+        "JOIN vuln_cpe_match AS m ON m.vendor = w.vendor AND m.product = w.product "
+        "AND m.vulnerable"
     )
+    sql = (
+        f"SELECT {_INDEX_COLUMNS} FROM unnest(%s::text[], %s::text[], %s::boolean[]) "
+        f"AS w(vendor, product, every) {join} WHERE w.every OR m.version_sort IS NULL "
+        f"UNION ALL SELECT {_INDEX_COLUMNS} FROM unnest(%s::text[], %s::text[], %s::text[]) "
+        f'AS w(vendor, product, lowest) {join} AND m.version_sort >= w.lowest COLLATE "C" '
+        f"AND m.version_sort < %s "
+        f"UNION ALL SELECT {_INDEX_COLUMNS} FROM unnest(%s::text[], %s::text[], %s::text[]) "
+        f"AS w(vendor, product, sort) {join} AND m.version_sort = w.sort"
+    )
+    ranged = [key for key in keys if cuts[key]]
+    params = (
+        [vendor for vendor, _ in keys],
+        [product for _, product in keys],
+        [cuts[key] is None for key in keys],
+        [vendor for vendor, _ in ranged],
+        [product for _, product in ranged],
+        [_lowest(cuts[key]) for key in ranged],
+        _AFTER_RANGE_ENDS,
+        [vendor for (vendor, _), _ in exact],
+        [product for (_, product), _ in exact],
+        [text for _, text in exact],
+    )
+    return list(connection.exec_driver_sql(sql, params).cursor.fetchall())
 
 
 def _variants(cpe: Cpe, aliases: bool) -> list[tuple[Cpe, str]]:
@@ -339,6 +392,20 @@ def _simple_match(vid: int, names: list[Cpe], hits: dict[str, _NameHits]) -> Mat
         return None
     match.criteria = sorted(criteria)
     return match
+
+
+def _hit_keys(vid: int, names: list[Cpe], hits: dict[str, _NameHits]) -> set[tuple[str, str]]:
+    """The (vendor, product) under which the names hit a vulnerable criterion of `vid`, strict
+    or through a vendor alias."""
+    keys = set()
+    for name in names:
+        found = hits[name.text]
+        if vid in found.strict:
+            keys.add(name.key)
+        for vendor, aliased in found.aliased:
+            if vid in aliased:
+                keys.add((vendor, name.product))
+    return keys
 
 
 def _load_records(session: Session, needed: list[int]) -> dict[int, Record]:
@@ -424,14 +491,16 @@ def find_matches(
     answers: dict[tuple[str, ...], dict[int, Match]] = {}
     for profile, wanted in per_profile.items():
         names = [parse(text) for text in profile]
-        name_keys = {v.key for n in names for v, _ in _variants(n, options.vendor_aliases)}
         applying: dict[int, Match] = {}
         for vid in wanted:
             record = records.get(vid)
             if record is None:
                 continue  # deleted meanwhile
             if record.full:
-                relevant = record.configurations.about(name_keys) if record.configurations else []
+                # Only the configurations about a product that one of the names hit can apply
+                # (each needs a vulnerable criterion that matches).
+                keys = _hit_keys(vid, names, hits)
+                relevant = record.configurations.about(keys) if record.configurations else []
                 match = applies(relevant, names, aliases=options.vendor_aliases)
             else:
                 match = _simple_match(vid, names, hits)

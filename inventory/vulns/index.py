@@ -19,7 +19,16 @@ from inventory.vulns.matching import Configuration, Criterion, criterion_matches
 from inventory.vulns.matching import parse_configurations as _parse_configurations
 from inventory.vulns.versions import sort_text, version_key
 
-__all__ = ["Bounds", "Configurations", "Entry", "Hits", "ProductIndex", "version_sort"]
+__all__ = [
+    "EXACT",
+    "RANGE_END",
+    "Bounds",
+    "Configurations",
+    "Entry",
+    "Hits",
+    "ProductIndex",
+    "version_sort",
+]
 
 
 Hits = dict[int, list[str]]  # vulnerability id -> the criteria that matched
@@ -30,22 +39,28 @@ _ANY_TAIL = ":*:*:*:*:*:*:*"  # update ... other all "*": only part and version 
 SORT_MAX = 200  # models.vuln.VERSION_SORT's length
 
 
+RANGE_END, EXACT = "r", "e"  # what a version_sort text is about, written before it
+
+
 def version_sort(criteria: str, start: str | None, end: str | None) -> str | None:
-    """The `vuln_cpe_match.version_sort` of a vulnerable criterion: the sort text
-    (versions.sort_text) of the version an asset must not be past for the criterion to hold (a
-    range's end, an exact version), as ProductIndex reads them; None where ProductIndex keeps the
-    criterion whatever the assets' versions are, and where the text would not fit."""
+    """The `vuln_cpe_match.version_sort` of a vulnerable criterion: "r" and the sort text
+    (versions.sort_text) of a range's end, or "e" and that of an exact version, as ProductIndex
+    reads them, so that the database finds the ranges an asset version is not past and the
+    exact versions it runs by seeking in its index; None where ProductIndex keeps the criterion
+    whatever the assets' versions are, and where the text would not fit."""
     fields = criteria.split(":")
     if len(fields) != 13 or "\\" in criteria:
         return None
     if start is not None or end is not None:
         text = None if end is None else sort_text(end)
+        kind = RANGE_END
     else:
         version = fields[5]
         if version in {"*", "-"} or "*" in version or "?" in version:
             return None
         text = sort_text(version)
-    return text if text is not None and len(text) <= SORT_MAX else None
+        kind = EXACT
+    return kind + text if text is not None and len(text) < SORT_MAX else None
 
 
 class Entry:

@@ -215,10 +215,10 @@ def test_version_sort_orders_the_criteria_as_their_versions(session, tmp_path):
         if not vulnerable or "\\" in criteria:
             assert stored is None
         elif end is not None:
-            assert stored == sort_text(end)
+            assert stored == "r" + sort_text(end)
             kinds.add("range")
         elif start is None and version not in {"*", "-"} and "*" not in version:
-            assert stored == sort_text(version)
+            assert stored == "e" + sort_text(version)
             kinds.add("exact")
         else:
             assert stored is None
@@ -265,3 +265,54 @@ def test_the_migration_fills_version_sort_for_criteria_imported_before(migrated,
         for asset_id, software in zip(assets, fleet, strict=True):
             assert _found(session, asset_id) == _expected(records, software), software
     again.dispose()
+
+
+def _simple(number: int, **match: Any) -> dict[str, Any]:
+    record = _record(random.Random(0), number)
+    record["configurations"] = [
+        {
+            "nodes": [
+                {"operator": "OR", "negate": False, "cpeMatch": [{"vulnerable": True, **match}]}
+            ]
+        }
+    ]
+    return record
+
+
+def test_the_database_cut_keeps_what_sits_on_its_edges(session, tmp_path):
+    """The oldest version an asset runs is exactly where a range ends (kept when the end is
+    included), an exact version is written another way (1.2 for 1.2.0), a range starts past
+    every version, a range ends just below."""
+    ris = "cpe:2.3:a:acme:ris:{}:*:*:*:*:*:*:*"
+    records = [
+        _simple(1, criteria=ris.format("*"), versionEndIncluding="1.10.1"),
+        _simple(2, criteria=ris.format("*"), versionEndExcluding="1.10.1"),
+        _simple(3, criteria=ris.format("1.2")),
+        _simple(4, criteria=ris.format("*"), versionStartIncluding="2.0"),
+        _simple(5, criteria=ris.format("*"), versionEndIncluding="1.9.9"),
+        _simple(6, criteria=ris.format("*")),
+        _simple(7, criteria=ris.format("-")),
+        _simple(8, criteria=ris.format("1.10.1")),
+    ]
+    path = tmp_path / "edges.json"
+    path.write_text(
+        json.dumps(
+            {
+                "format": "NVD_CVE",
+                "version": "2.0",
+                "vulnerabilities": [{"cve": r} for r in records],
+            }
+        )
+    )
+    import_files(session=session, files=[(path, path.name)], actor="tests")
+    oldest = make_asset(session, software=ris.format("1.10.1"))
+    other = make_asset(session, software=ris.format("1.2.0"))
+    unknown = make_asset(session, software=ris.format("-"))
+    cve = "CVE-2026-{:05d}".format
+    # Alone, 1.10.1 is the oldest version of the product the match is for.
+    vulns.rematch(session=session, asset_ids=[oldest.id])
+    assert _found(session, oldest.id) == {cve(1), cve(6), cve(8)}
+    vulns.rematch(session=session)
+    assert _found(session, oldest.id) == {cve(1), cve(6), cve(8)}
+    assert _found(session, other.id) == {cve(1), cve(2), cve(3), cve(5), cve(6)}
+    assert _found(session, unknown.id) == {cve(6), cve(7)}
