@@ -122,19 +122,18 @@ def _record(rng: random.Random, number: int) -> dict[str, Any]:
     }
 
 
+def _write(path: Path, records: list[dict[str, Any]]) -> Path:
+    """An NVD API 2.0 file of these records."""
+    vulnerabilities = [{"cve": r} for r in records]
+    document = {"format": "NVD_CVE", "version": "2.0", "vulnerabilities": vulnerabilities}
+    path.write_text(json.dumps(document))
+    return path
+
+
 def _feed(tmp_path: Path, seed: int = 11, count: int = 160) -> tuple[Path, list[dict[str, Any]]]:
     rng = random.Random(seed)
     records = [_record(rng, n) for n in range(count)]
-    path = tmp_path / "synthetic-nvd.json"
-    path.write_text(
-        json.dumps(
-            {
-                "format": "NVD_CVE",
-                "version": "2.0",
-                "vulnerabilities": [{"cve": r} for r in records],
-            }
-        )
-    )
+    path = _write(tmp_path / "synthetic-nvd.json", records)
     return path, records
 
 
@@ -294,16 +293,7 @@ def test_the_database_cut_keeps_what_sits_on_its_edges(session, tmp_path):
         _simple(7, criteria=ris.format("-")),
         _simple(8, criteria=ris.format("1.10.1")),
     ]
-    path = tmp_path / "edges.json"
-    path.write_text(
-        json.dumps(
-            {
-                "format": "NVD_CVE",
-                "version": "2.0",
-                "vulnerabilities": [{"cve": r} for r in records],
-            }
-        )
-    )
+    path = _write(tmp_path / "edges.json", records)
     import_files(session=session, files=[(path, path.name)], actor="tests")
     oldest = make_asset(session, software=ris.format("1.10.1"))
     other = make_asset(session, software=ris.format("1.2.0"))
