@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlmodel import Session
 
+from inventory.collector import no_collections
 from inventory.models import (
     Asset,
     AssetAddress,
@@ -309,29 +310,39 @@ def _lowest(cut: Cut) -> str | None:
 
 
 def _criteria_rows_postgresql(connection: Any, cuts: dict[tuple[str, str], Cut]) -> list[Any]:
-    """Every product at once, joined from arrays, in three parts as for SQLite, each an index
-    seek (a long OR is checked again on every row there). The texts compare in the "C"
-    collation of the column."""
+    """Every product at once, joined from arrays, in parts as for SQLite, each an index seek
+    (a long OR, or an OR in the join, is checked on every row of the product there). The texts
+    compare in the "C" collation of the column."""
     keys = sorted(cuts)
-    exact = [(key, EXACT + text) for key in keys for text in cuts[key] or ()]
-    join = (
-        "JOIN vuln_cpe_match AS m ON m.vendor = w.vendor AND m.product = w.product "
-        "AND m.vulnerable"
-    )
-    sql = (
-        f"SELECT {_INDEX_COLUMNS} FROM unnest(%s::text[], %s::text[], %s::boolean[]) "
-        f"AS w(vendor, product, every) {join} WHERE w.every OR m.version_sort IS NULL "
-        f"UNION ALL SELECT {_INDEX_COLUMNS} FROM unnest(%s::text[], %s::text[], %s::text[]) "
-        f'AS w(vendor, product, lowest) {join} AND m.version_sort >= w.lowest COLLATE "C" '
-        f"AND m.version_sort < %s "
-        f"UNION ALL SELECT {_INDEX_COLUMNS} FROM unnest(%s::text[], %s::text[], %s::text[]) "
-        f"AS w(vendor, product, sort) {join} AND m.version_sort = w.sort"
-    )
+    every = [key for key in keys if cuts[key] is None]
+    cut = [key for key in keys if cuts[key] is not None]
     ranged = [key for key in keys if cuts[key]]
+    exact = [(key, EXACT + text) for key in keys for text in cuts[key] or ()]
+
+    def part(names: str, condition: str) -> str:
+        arrays = ", ".join(["%s::text[]"] * len(names.split(", ")))
+        return (
+            f"SELECT {_INDEX_COLUMNS} FROM unnest({arrays}) AS w({names}) "
+            "JOIN vuln_cpe_match AS m ON m.vendor = w.vendor AND m.product = w.product "
+            f"AND m.vulnerable{condition}"
+        )
+
+    sql = " UNION ALL ".join(
+        [
+            part("vendor, product", ""),
+            part("vendor, product", " AND m.version_sort IS NULL"),
+            part(
+                "vendor, product, sort",
+                ' AND m.version_sort >= w.sort COLLATE "C" AND m.version_sort < %s',
+            ),
+            part("vendor, product, sort", " AND m.version_sort = w.sort"),
+        ]
+    )
     params = (
-        [vendor for vendor, _ in keys],
-        [product for _, product in keys],
-        [cuts[key] is None for key in keys],
+        [vendor for vendor, _ in every],
+        [product for _, product in every],
+        [vendor for vendor, _ in cut],
+        [product for _, product in cut],
         [vendor for vendor, _ in ranged],
         [product for _, product in ranged],
         [_lowest(cuts[key]) for key in ranged],
@@ -449,6 +460,7 @@ def _load_records(session: Session, needed: list[int]) -> dict[int, Record]:
     return records
 
 
+@no_collections()
 def find_matches(
     session: Session,
     assets: dict[int, AssetSoftware],
