@@ -272,36 +272,40 @@ _AFTER_RANGE_ENDS = chr(ord(RANGE_END) + 1)  # every "r..." text sorts before it
 def _version_cut(versions: set[str]) -> Cut:
     """The sort texts (versions.sort_text) of the versions the assets run of one product, for
     the database to cut its criteria with; None when one cannot be written so (every criterion
-    of the product is then read, as before there was a cut)."""
+    of the product is then read, as before there was a cut; so too for thousands of versions)."""
     texts = {sort_text(unescape(v)) for v in versions if v not in {"*", "-"}}
-    if None in texts:
+    if None in texts or len(texts) > 5000:  # (a statement's parameters have a limit)
         return None
     return sorted(t for t in texts if t is not None)
 
 
 def _criteria_rows_sqlite(connection: Any, cuts: dict[tuple[str, str], Cut]) -> list[Any]:
-    """Up to three conditions per product, OR-ed, a hundred products a statement: the criteria
-    for every version, the ranges not ending before the oldest version, the exact versions run.
-    Each is a seek in ix_vuln_cpe_match_product, so only what is returned is read."""
+    """Up to three conditions per product, OR-ed, about a hundred products a statement (within
+    SQLite's 32,766 parameters): the criteria for every version, the ranges not ending before
+    the oldest version, the exact versions run. Each is a seek in ix_vuln_cpe_match_product, so
+    only what is returned is read."""
     rows: list[Any] = []
-    same = "(m.vendor = ? AND m.product = ? AND m.vulnerable = 1 AND m.version_sort"
-    for chunk in chunks(sorted(cuts), 100):
-        conditions, params = [], []
-        for key in chunk:
-            cut = cuts[key]
-            if cut is None:  # a version the database cannot compare: every criterion
-                conditions.append("(m.vendor = ? AND m.product = ? AND m.vulnerable = 1)")
-                params += [*key]
-                continue
-            conditions.append(f"{same} IS NULL)")
-            params += [*key]
-            if cut:
-                conditions.append(f"{same} >= ? AND m.version_sort < ?)")
-                params += [*key, RANGE_END + cut[0], _AFTER_RANGE_ENDS]
-                conditions.append(f"{same} IN ({', '.join('?' * len(cut))}))")
-                params += [*key, *(EXACT + text for text in cut)]
-        sql = f"SELECT {_INDEX_COLUMNS} FROM vuln_cpe_match AS m WHERE " + " OR ".join(conditions)
-        rows += connection.exec_driver_sql(sql, tuple(params)).cursor.fetchall()
+    same = "(m.vendor = ? AND m.product = ? AND m.vulnerable = 1"
+    conditions: list[str] = []
+    params: list[Any] = []
+    for number, key in enumerate(sorted(cuts), 1):
+        cut = cuts[key]
+        if cut is None:  # a version the database cannot compare: every criterion
+            conditions.append(f"{same})")
+            params += key
+        else:
+            conditions.append(f"{same} AND m.version_sort IS NULL)")
+            params += key
+        if cut:
+            conditions.append(f"{same} AND m.version_sort >= ? AND m.version_sort < ?)")
+            params += [*key, RANGE_END + cut[0], _AFTER_RANGE_ENDS]
+            conditions.append(f"{same} AND m.version_sort IN ({', '.join('?' * len(cut))}))")
+            params += [*key, *(EXACT + text for text in cut)]
+        if number == len(cuts) or len(conditions) >= 300 or len(params) > 30_000:
+            where = " OR ".join(conditions)
+            sql = f"SELECT {_INDEX_COLUMNS} FROM vuln_cpe_match AS m WHERE {where}"
+            rows += connection.exec_driver_sql(sql, tuple(params)).cursor.fetchall()
+            conditions, params = [], []
     return rows
 
 
