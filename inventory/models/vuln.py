@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlmodel import Field, SQLModel
 
@@ -89,6 +90,13 @@ class VulnCpeMatch(SQLModel, table=True):
     # written so. The database seeks the criteria an asset's version can fall in by it (in
     # ix_vuln_cpe_match_product); None rows are always read.
     version_sort: str | None = Field(default=None, sa_column=Column(VERSION_SORT, nullable=True))
+    # It is listed in a configuration that needs a full evaluation (Vulnerability.
+    # needs_full_check): a record whose names hit only criteria of single-node ORs applies
+    # because of them, without its configurations being read. True for criteria imported
+    # before the column was (what a full evaluation costs, never a wrong answer).
+    in_complex: bool = Field(
+        default=True, sa_column=Column(Boolean, nullable=False, server_default=true())
+    )
 
 
 class VulnProduct(SQLModel, table=True):

@@ -127,42 +127,46 @@ _MATCH_COLUMNS = (
     "version_end",
     "end_including",
     "version_sort",
+    "in_complex",
 )
 
 
 def _match_rows(vuln_id: int, record: CveRecord) -> list[tuple[Any, ...]]:
-    """The record's criteria as `vuln_cpe_match` rows (tuples in _MATCH_COLUMNS order)."""
-    rows = []
-    seen: set[tuple[Any, ...]] = set()
+    """The record's criteria as `vuln_cpe_match` rows (tuples in _MATCH_COLUMNS order); a
+    criterion listed in several configurations is one row, `in_complex` when one of them is."""
+    rows: list[list[Any]] = []
+    seen: dict[tuple[Any, ...], list[Any]] = {}
     for conf in record.parsed:
+        in_complex = not conf.simple
         for node in conf.nodes:
             for c in node.criteria:
                 key = (c.criteria, c.vulnerable, c.start, c.start_including, c.end, c.end_including)
-                if key in seen:
+                row = seen.get(key)
+                if row is not None:
+                    row[-1] = row[-1] or in_complex
                     continue
-                seen.add(key)
                 cpe = c.cpe
                 criteria, start, end = c.criteria[:512], c.start, c.end
                 if start is not None:
                     start = start[:64]
                 if end is not None:
                     end = end[:64]
-                rows.append(
-                    (
-                        vuln_id,
-                        cpe.part[:1],
-                        cpe.vendor[:128],
-                        cpe.product[:128],
-                        criteria,
-                        c.vulnerable,
-                        start,
-                        c.start_including,
-                        end,
-                        c.end_including,
-                        version_sort(criteria, start, end) if c.vulnerable else None,
-                    )
-                )
-    return rows
+                row = seen[key] = [
+                    vuln_id,
+                    cpe.part[:1],
+                    cpe.vendor[:128],
+                    cpe.product[:128],
+                    criteria,
+                    c.vulnerable,
+                    start,
+                    c.start_including,
+                    end,
+                    c.end_including,
+                    version_sort(criteria, start, end) if c.vulnerable else None,
+                    in_complex,
+                ]
+                rows.append(row)
+    return [tuple(row) for row in rows]
 
 
 def _insert_matches(session: Session, rows: list[tuple[Any, ...]]) -> None:

@@ -215,16 +215,22 @@ def load_assets(
 
 
 def _criteria_index(
-    session: Session, versions: dict[tuple[str, str], set[str]], cves: set[str] | None = None
+    session: Session,
+    versions: dict[tuple[str, str], set[str]],
+    cves: set[str] | None = None,
+    complex_hits: set[tuple[int, str]] | None = None,
 ) -> dict[tuple[str, str], ProductIndex]:
     """The vulnerable criteria of these (vendor, product) pairs (with the versions the assets
-    run of each), from the indexed table; only those of the records `cves` when given.
+    run of each), from the indexed table; only those of the records `cves` when given. Those
+    listed in a configuration that needs a full evaluation go into `complex_hits` too, as
+    (vulnerability id, criteria).
 
     Matched against every record, the database leaves out what ProductIndex would drop anyway
     (`version_sort`): ranges that end below the oldest version the assets run of the product,
     exact versions none of them runs. A popular product has thousands of old criteria."""
     keys = set(versions)
     index = {key: ProductIndex(found) for key, found in versions.items()}
+    complex_hits = set() if complex_hits is None else complex_hits
     connection = session.connection()
     rows: list[Any] = []
     if cves is None:
@@ -245,6 +251,7 @@ def _criteria_index(
             VulnCpeMatch.start_including,
             VulnCpeMatch.version_end,
             VulnCpeMatch.end_including,
+            VulnCpeMatch.in_complex,
         )
         for chunk in chunks(sorted(cves)):
             statement = (
@@ -255,15 +262,17 @@ def _criteria_index(
             # The driver's rows: nothing for SQLAlchemy to convert (SQLite's 0/1 booleans
             # are as good here).
             rows += connection.execute(statement).cursor.fetchall()
-    for vendor, product, vid, criteria, start, start_inc, end, end_inc in rows:
+    for vendor, product, vid, criteria, start, start_inc, end, end_inc, in_complex in rows:
         if (vendor, product) in keys:
             index[(vendor, product)].add(vid, criteria, (start, start_inc, end, end_inc))
+            if in_complex:
+                complex_hits.add((vid, criteria))
     return index
 
 
 _INDEX_COLUMNS = (
     "m.vendor, m.product, m.vulnerability_id, m.criteria, m.version_start, m.start_including, "
-    "m.version_end, m.end_including"
+    "m.version_end, m.end_including, m.in_complex"
 )
 Cut = list[str] | None  # an asset product's versions as sort texts, oldest first; None: all
 _AFTER_RANGE_ENDS = chr(ord(RANGE_END) + 1)  # every "r..." text sorts before it
@@ -409,6 +418,23 @@ def _simple_match(vid: int, names: list[Cpe], hits: dict[str, _NameHits]) -> Mat
     return match
 
 
+def _in_complex(
+    vid: int, names: list[Cpe], hits: dict[str, _NameHits], complex_hits: set[tuple[int, str]]
+) -> bool:
+    """Whether a criterion of `vid` that one of the names hit (strict or through an alias) is
+    listed in a configuration that needs a full evaluation."""
+    for name in names:
+        found = hits[name.text]
+        for criteria in found.strict.get(vid, ()):
+            if (vid, criteria) in complex_hits:
+                return True
+        for _, aliased in found.aliased:
+            for criteria in aliased.get(vid, ()):
+                if (vid, criteria) in complex_hits:
+                    return True
+    return False
+
+
 def _hit_keys(vid: int, names: list[Cpe], hits: dict[str, _NameHits]) -> set[tuple[str, str]]:
     """The (vendor, product) under which the names hit a vulnerable criterion of `vid`, strict
     or through a vendor alias."""
@@ -478,7 +504,8 @@ def find_matches(
         for s in asset.software:
             for variant, _ in _variants(s.cpe, options.vendor_aliases):
                 versions[variant.key].add(variant.version)
-    index = _criteria_index(session, versions, cves) if versions else {}
+    complex_hits: set[tuple[int, str]] = set()
+    index = _criteria_index(session, versions, cves, complex_hits) if versions else {}
     hits: dict[str, _NameHits] = {}  # asset CPE name -> records with a vulnerable hit
     per_profile: dict[tuple[str, ...], set[int]] = {}
     profiles: dict[int, tuple[str, ...]] = {}
@@ -512,9 +539,11 @@ def find_matches(
             record = records.get(vid)
             if record is None:
                 continue  # deleted meanwhile
-            if record.full:
+            if record.full and _in_complex(vid, names, hits, complex_hits):
                 # Only the configurations about a product that one of the names hit can apply
-                # (each needs a vulnerable criterion that matches).
+                # (each needs a vulnerable criterion that matches). A record whose hits are all
+                # in single-node ORs applies because of them: the other configurations, with
+                # no hit, cannot apply; the simple match below says the same.
                 keys = _hit_keys(vid, names, hits)
                 relevant = record.configurations.about(keys) if record.configurations else []
                 match = applies(relevant, names, aliases=options.vendor_aliases)

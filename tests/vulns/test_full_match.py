@@ -233,7 +233,7 @@ def test_version_sort_orders_the_criteria_as_their_versions(session, tmp_path):
     assert all(compare_versions(a, b) <= 0 for a, b in zip(ends, ends[1:], strict=False))
 
 
-def test_the_migration_fills_version_sort_for_criteria_imported_before(migrated, tmp_path):
+def test_the_migration_fills_what_matching_reads_for_criteria_imported_before(migrated, tmp_path):
     url, engine = migrated
     path, records = _feed(tmp_path, seed=5, count=60)
     with Session(engine) as session:
@@ -246,7 +246,9 @@ def test_the_migration_fills_version_sort_for_criteria_imported_before(migrated,
             .where(VulnCpeMatch.version_sort.is_not(None))
         )
         assert filled
-        session.execute(update(VulnCpeMatch).values(version_sort=None))
+        flags = dict(session.execute(select(VulnCpeMatch.id, VulnCpeMatch.in_complex)).all())
+        assert set(flags.values()) == {True, False}
+        session.execute(update(VulnCpeMatch).values(version_sort=None, in_complex=True))
         session.commit()
     command.downgrade(alembic_config(engine), "0007")
     command.upgrade(alembic_config(engine), "head")
@@ -260,6 +262,9 @@ def test_the_migration_fills_version_sort_for_criteria_imported_before(migrated,
             )
             == filled
         )
+        # Only the criteria that single-node ORs list are left out of full evaluations.
+        refilled = session.execute(select(VulnCpeMatch.id, VulnCpeMatch.in_complex)).all()
+        assert dict(refilled) == flags
         vulns.rematch(session=session)
         for asset_id, software in zip(assets, fleet, strict=True):
             assert _found(session, asset_id) == _expected(records, software), software

@@ -1,6 +1,7 @@
 """vuln_cpe_match.version_sort: where a vulnerable criterion's versions stop, as text the
 database compares, and in the product index, so that matching seeks only the criteria an
-asset's version can fall in
+asset's version can fall in; vuln_cpe_match.in_complex: whether the criterion is listed in a
+configuration that needs a full evaluation
 
 Revision ID: 0008
 Revises: 0007
@@ -8,11 +9,13 @@ Create Date: 2026-12-07 18:10:00
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
 
 from inventory.vulns.index import version_sort
+from inventory.vulns.matching import ShapeError, parse_configurations
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -26,6 +29,11 @@ def upgrade() -> None:
     column_type = sa.String(200).with_variant(sa.String(200, collation="C"), "postgresql")
     with op.batch_alter_table("vuln_cpe_match") as batch:
         batch.add_column(sa.Column("version_sort", column_type, nullable=True))
+        # Criteria imported before: as if in a configuration that needs a full evaluation
+        # (what matching did with every criterion of such a record so far).
+        batch.add_column(
+            sa.Column("in_complex", sa.Boolean(), server_default=sa.true(), nullable=False)
+        )
         batch.drop_index("ix_vuln_cpe_match_product")
     # Criteria imported before: worked out here (a row left None would only be read always).
     connection = op.get_bind()
@@ -61,6 +69,7 @@ def upgrade() -> None:
                 .values(version_sort=sa.bindparam("sort")),
                 values,
             )
+    _fill_in_complex(connection)
     # Built once filled (faster than keeping it up to date row by row).
     with op.batch_alter_table("vuln_cpe_match") as batch:
         batch.create_index(
@@ -68,8 +77,94 @@ def upgrade() -> None:
         )
 
 
+def _fill_in_complex(connection: Any) -> None:
+    """in_complex false for the criteria that only single-node ORs list: every criterion of a
+    record that needs no full evaluation, and those of the others listed in no configuration
+    that needs one (as the import writes it)."""
+    vulnerability = sa.table(
+        "vulnerability",
+        sa.column("id", sa.Integer),
+        sa.column("configurations", sa.JSON),
+        sa.column("needs_full_check", sa.Boolean),
+    )
+    match = sa.table(
+        "vuln_cpe_match",
+        sa.column("id", sa.Integer),
+        sa.column("vulnerability_id", sa.Integer),
+        sa.column("criteria", sa.String),
+        sa.column("vulnerable", sa.Boolean),
+        sa.column("version_start", sa.String),
+        sa.column("start_including", sa.Boolean),
+        sa.column("version_end", sa.String),
+        sa.column("end_including", sa.Boolean),
+        sa.column("in_complex", sa.Boolean),
+    )
+    simple_records = sa.select(vulnerability.c.id).where(
+        vulnerability.c.needs_full_check.is_(False)
+    )
+    connection.execute(
+        match.update().where(match.c.vulnerability_id.in_(simple_records)).values(in_complex=False)
+    )
+    last = 0
+    while True:
+        records = connection.execute(
+            sa.select(vulnerability.c.id, vulnerability.c.configurations)
+            .where(vulnerability.c.needs_full_check.is_(True), vulnerability.c.id > last)
+            .order_by(vulnerability.c.id)
+            .limit(2000)
+        ).all()
+        if not records:
+            break
+        last = records[-1][0]
+        simple_only: dict[int, set[tuple[Any, ...]]] = {}
+        for vid, raw in records:
+            try:
+                configurations = parse_configurations(raw)
+            except ShapeError:
+                continue  # left as complex: a full evaluation, as before
+            simple: set[tuple[Any, ...]] = set()
+            complex_: set[tuple[Any, ...]] = set()
+            for conf in configurations:
+                for node in conf.nodes:
+                    for c in node.criteria:
+                        key = (
+                            c.criteria[:512],
+                            c.vulnerable,
+                            c.start[:64] if c.start else None,
+                            c.start_including,
+                            c.end[:64] if c.end else None,
+                            c.end_including,
+                        )
+                        (simple if conf.simple else complex_).add(key)
+            simple_only[vid] = simple - complex_
+        rows = connection.execute(
+            sa.select(
+                match.c.id,
+                match.c.vulnerability_id,
+                match.c.criteria,
+                match.c.vulnerable,
+                match.c.version_start,
+                match.c.start_including,
+                match.c.version_end,
+                match.c.end_including,
+            ).where(match.c.vulnerability_id.in_(list(simple_only)))
+        ).all()
+        ids = [
+            {"row_id": row_id}
+            for row_id, vid, criteria, vulnerable, start, start_inc, end, end_inc in rows
+            if (criteria, bool(vulnerable), start, bool(start_inc), end, bool(end_inc))
+            in simple_only[vid]
+        ]
+        if ids:
+            connection.execute(
+                match.update().where(match.c.id == sa.bindparam("row_id")).values(in_complex=False),
+                ids,
+            )
+
+
 def downgrade() -> None:
     with op.batch_alter_table("vuln_cpe_match") as batch:
         batch.drop_index("ix_vuln_cpe_match_product")
         batch.create_index("ix_vuln_cpe_match_product", ["vendor", "product", "vulnerable"])
+        batch.drop_column("in_complex")
         batch.drop_column("version_sort")
