@@ -23,6 +23,19 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 BATCH = 20_000
+MATCH = sa.table(
+    "vuln_cpe_match",
+    sa.column("id", sa.Integer),
+    sa.column("vulnerability_id", sa.Integer),
+    sa.column("criteria", sa.String),
+    sa.column("vulnerable", sa.Boolean),
+    sa.column("version_start", sa.String),
+    sa.column("start_including", sa.Boolean),
+    sa.column("version_end", sa.String),
+    sa.column("end_including", sa.Boolean),
+    sa.column("version_sort", sa.String),
+    sa.column("in_complex", sa.Boolean),
+)
 
 
 def upgrade() -> None:
@@ -37,15 +50,7 @@ def upgrade() -> None:
         batch.drop_index("ix_vuln_cpe_match_product")
     # Criteria imported before: worked out here (a row left None would only be read always).
     connection = op.get_bind()
-    table = sa.table(
-        "vuln_cpe_match",
-        sa.column("id", sa.Integer),
-        sa.column("criteria", sa.String),
-        sa.column("vulnerable", sa.Boolean),
-        sa.column("version_start", sa.String),
-        sa.column("version_end", sa.String),
-        sa.column("version_sort", sa.String),
-    )
+    table = MATCH
     last = 0
     while True:
         rows = connection.execute(
@@ -87,18 +92,7 @@ def _fill_in_complex(connection: Any) -> None:
         sa.column("configurations", sa.JSON),
         sa.column("needs_full_check", sa.Boolean),
     )
-    match = sa.table(
-        "vuln_cpe_match",
-        sa.column("id", sa.Integer),
-        sa.column("vulnerability_id", sa.Integer),
-        sa.column("criteria", sa.String),
-        sa.column("vulnerable", sa.Boolean),
-        sa.column("version_start", sa.String),
-        sa.column("start_including", sa.Boolean),
-        sa.column("version_end", sa.String),
-        sa.column("end_including", sa.Boolean),
-        sa.column("in_complex", sa.Boolean),
-    )
+    match = MATCH
     simple_records = sa.select(vulnerability.c.id).where(
         vulnerability.c.needs_full_check.is_(False)
     )
