@@ -4,11 +4,10 @@ a large job (an asset import, a feed import, a re-match of every asset) builds t
 from __future__ import annotations
 
 import gc
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["no_collections", "young_collections_only"]
+__all__ = ["young_collections_only"]
 
 _NO_FULL_COLLECTION = 1_000_000_000
 
@@ -32,30 +31,3 @@ def young_collections_only() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(young, middle, old)
-
-
-_paused = 0
-_paused_lock = threading.Lock()
-_was_enabled = True
-
-
-@contextmanager
-def no_collections() -> Iterator[None]:
-    """No pass of the cycle collector at all while the block runs: for work that builds
-    millions of plain objects and no reference cycles (matching assets against the criteria),
-    where even the young collections cost a twentieth of the time. Blocks in several threads
-    nest: the collector comes back when the last one ends (if it was on before the first)."""
-    global _paused, _was_enabled
-    with _paused_lock:
-        if _paused == 0:
-            _was_enabled = gc.isenabled()
-            gc.disable()
-        _paused += 1
-    try:
-        yield
-    finally:
-        with _paused_lock:
-            _paused -= 1
-            if _paused == 0 and _was_enabled:
-                gc.enable()
-

@@ -1,47 +1,11 @@
-"""The cycle collector comes back on after the blocks that hold it off, however they nest or
-overlap across threads, and even when the block fails."""
+"""Full passes of the cycle collector come back after the blocks that hold them off, however
+they nest."""
 
 from __future__ import annotations
 
 import gc
-import threading
 
-import pytest
-
-from inventory.collector import no_collections, young_collections_only
-
-
-def test_no_collections_nests_across_threads_and_restores_the_collector():
-    assert gc.isenabled()
-    inside, release = threading.Event(), threading.Event()
-
-    def other_thread() -> None:
-        with no_collections():
-            inside.set()
-            release.wait(5)
-
-    with no_collections():
-        assert not gc.isenabled()
-        thread = threading.Thread(target=other_thread)
-        thread.start()
-        assert inside.wait(5)
-    assert not gc.isenabled()  # the other thread's block still runs
-    release.set()
-    thread.join(5)
-    assert gc.isenabled()
-
-
-def test_no_collections_restores_after_a_failure_and_keeps_a_collector_left_off():
-    with pytest.raises(RuntimeError), no_collections():
-        raise RuntimeError("matching failed")
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with no_collections():
-            pass
-        assert not gc.isenabled()  # it was off before: left off
-    finally:
-        gc.enable()
+from inventory.collector import young_collections_only
 
 
 def test_young_collections_only_keeps_young_collections_and_restores_the_threshold():

@@ -24,7 +24,6 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlmodel import Session
 
-from inventory.collector import no_collections
 from inventory.models import (
     Asset,
     AssetAddress,
@@ -490,7 +489,6 @@ def _load_records(session: Session, needed: list[int]) -> dict[int, Record]:
     return records
 
 
-@no_collections()
 def find_matches(
     session: Session,
     assets: dict[int, AssetSoftware],
