@@ -114,10 +114,11 @@ class SetUp:
         records: dict[int, Record],
         kev: dict[str, KevEntry],
         digest: str,
+        kev_vids: set[int],
     ) -> None:
         self.asset, self.found, self.records, self.kev = asset, found, records, kev
         self.digest = digest
-        self.count = sum(2 if records[vid].cve_id in kev else 1 for vid in found)
+        self.count = len(found) + len(found.keys() & kev_vids)  # a KEV record: two checks
         self._findings: list[Planned] | None = None
 
     @property
@@ -222,10 +223,12 @@ def _set_digest(
 @dataclass
 class PlanCache:
     """What plan_findings worked out, kept across the batches of one re-match: set-ups by their
-    software (names, sources, ports), and each record's part of a set-up digest."""
+    software (names, sources, ports), each record's part of a set-up digest, and which records
+    are in the KEV catalog."""
 
     set_ups: dict[tuple[Any, ...], SetUp] = field(default_factory=dict)
     facts: dict[int, str] = field(default_factory=dict)
+    kev_vids: set[int] | None = None  # the records read that are in the KEV catalog
 
 
 def plan_findings(
@@ -244,7 +247,10 @@ def plan_findings(
         if plan is None:
             found = matches.get(asset_id) or {}
             digest = _set_digest(profile, found, records, kev, cache.facts)
-            plan = cache.set_ups[profile] = SetUp(asset, found, records, kev, digest)
+            if cache.kev_vids is None:
+                cache.kev_vids = {vid for vid, r in records.items() if r.cve_id in kev}
+            plan = SetUp(asset, found, records, kev, digest, cache.kev_vids)
+            cache.set_ups[profile] = plan
         plans[asset_id] = plan
     return plans
 
