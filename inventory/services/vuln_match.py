@@ -2,11 +2,14 @@
 
 Matching reads, for the (vendor, product) pairs the assets run, only their vulnerable criteria
 (the indexed `vuln_cpe_match` table) and finds, for each CPE name an asset runs, the records with
-a criterion for it. Most records (a single OR node: `Vulnerability.needs_full_check` false) apply
-exactly when such a criterion matches, so the index answers for them; only the others have their
-configurations read and evaluated in full (inventory.vulns.matching). Assets with the same
-software (one workstation image, one modality model) share the answer. What the matches mean for
-findings is inventory.services.vuln_findings.
+a criterion for it. Matched against every record, the database returns only the criteria some
+asset's version can meet (`version_sort`: ranges not ending before the oldest version run,
+exact versions run). Most records (a single OR node: `Vulnerability.needs_full_check` false)
+apply exactly when such a criterion matches, so the index answers for them; so too for a record
+whose hit criteria are all in single-node ORs (`in_complex` false). Only the others have the
+configurations about the products hit read and evaluated in full (inventory.vulns.matching).
+Assets with the same software (one workstation image, one modality model) share the answer. What
+the matches mean for findings is inventory.services.vuln_findings.
 
 The software of an asset is its declared CPE names plus the detected candidates that a user
 confirmed or whose confidence reaches the configured threshold (never the rejected ones). The
