@@ -449,3 +449,22 @@ def test_behind_a_trusted_proxy_throttling_counts_the_real_client(
     nurse = app.test_client()
     nurse.environ_base["HTTP_X_FORWARDED_FOR"] = "192.0.2.44"
     assert nurse.login("carol", PASSWORD).status_code == 302
+
+
+def test_a_static_file_answered_after_logout_does_not_log_back_in(client, session):
+    """The browser keeps the last cookie it receives: a stylesheet asked for with the logged-in
+    cookie and answered after "Log out" must not send that session back (a browser test saw
+    an icon do it)."""
+    make_user(session, "viewer", username="vera")
+    client.login("vera", PASSWORD)
+    assert logged_in(client)
+    stale = client.get_cookie("vigie_session")
+    assert stale is not None
+    client.submit("/logout", page="/assets")
+    assert not logged_in(client)
+    client.set_cookie("vigie_session", stale.value)  # the icon's request left before the logout
+    response = client.get("/static/app.css")
+    assert response.status_code == 200
+    assert "vigie_session" not in response.headers.get("Set-Cookie", "")
+    page = client.get("/assets")  # a page does refresh the cookie it was asked with
+    assert page.status_code == 200 and "vigie_session" in page.headers.get("Set-Cookie", "")

@@ -159,13 +159,18 @@ class Worker:
 
     # --- the loop ------------------------------------------------------------------------------
 
-    async def _heartbeats(self, stop: asyncio.Event) -> None:
+    async def _heartbeats(self, stop: asyncio.Event, done: asyncio.Event) -> None:
+        """Renew the claims and say the worker is alive until `done`, through the shutdown's
+        grace period too (as "stopping" once `stop` is set). It ends between two beats, never
+        in the middle of one, so that the final "stopped" is written after the last beat."""
         period = max(0.2, min(self.settings.scheduler.claim_seconds / 3, 10.0))
-        while not stop.is_set():
+        while True:
             try:
-                await asyncio.wait_for(stop.wait(), timeout=period)
+                await asyncio.wait_for(done.wait(), timeout=period)
             except TimeoutError:
                 pass
+            if done.is_set():
+                return
             claims = [claim for claim, _ in self._tasks.values()]
             try:
                 lost = await self._run_db(
@@ -177,7 +182,8 @@ class Worker:
                         claim_seconds=self.settings.scheduler.claim_seconds,
                     )
                 )
-                await self._run_db(lambda s: self._beat(s, WorkerState.running))
+                state = WorkerState.stopping if stop.is_set() else WorkerState.running
+                await self._run_db(lambda s, state=state: self._beat(s, state))  # type: ignore[misc]
             except Exception:  # noqa: BLE001 - the database may be briefly away; try again
                 log.exception("%s: heartbeat failed", self.id)
                 continue
@@ -208,7 +214,8 @@ class Worker:
         await self._run_db(self._start)
         log.info("worker %s started (%d audits at once)", self.id, self.concurrency)
         stopping = asyncio.ensure_future(stop.wait())
-        heartbeats = asyncio.ensure_future(self._heartbeats(stop))
+        beats_done = asyncio.Event()
+        heartbeats = asyncio.ensure_future(self._heartbeats(stop, beats_done))
         poll = self.settings.scheduler.poll_interval
         try:
             while not stop.is_set():
@@ -242,7 +249,9 @@ class Worker:
         finally:
             stop.set()
             await self._shutdown()
-            heartbeats.cancel()
+            # Not cancelled: a beat under way in a database thread would go on and could land
+            # after "stopped" (it did, once in a CI run).
+            beats_done.set()
             stopping.cancel()
             await asyncio.gather(heartbeats, stopping, return_exceptions=True)
             await self._run_db(lambda s: self._beat(s, WorkerState.stopped))

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, g, request, session
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_babel import Babel
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
@@ -77,6 +78,18 @@ def _security_headers(response: Any) -> Any:
     return response
 
 
+class _StaticFilesKeepCookies(SecureCookieSessionInterface):
+    """Stylesheets and icons never set the session cookie. Each response refreshes the cookie
+    it was asked with, and the browser keeps the last one it receives: an icon asked for just
+    before "Log out" and answered just after put the logged-out session back (seen in a
+    browser test)."""
+
+    def should_set_cookie(self, app: Flask, session: SessionMixin) -> bool:
+        if request.endpoint == "static":
+            return False
+        return super().should_set_cookie(app, session)
+
+
 def init_web(app: Flask, settings: Settings) -> None:
     app.config.update(
         SECRET_KEY=secret_key(settings),
@@ -97,6 +110,7 @@ def init_web(app: Flask, settings: Settings) -> None:
 
         n = settings.web.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+    app.session_interface = _StaticFilesKeepCookies()
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
     login_manager.init_app(app)
@@ -133,7 +147,8 @@ def init_web(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def _session_is_permanent() -> None:
-        session.permanent = True  # so PERMANENT_SESSION_LIFETIME applies
+        if not session.permanent:  # setting it again would mark the session changed
+            session.permanent = True  # so PERMANENT_SESSION_LIFETIME applies
 
     from flask_login import login_required
 
