@@ -58,7 +58,6 @@ class Vulnerability(SQLModel, table=True):
 
 # Compared byte by byte: the "C" collation on PostgreSQL (SQLite's default is already binary).
 VERSION_SORT = String(200).with_variant(String(200, collation="C"), "postgresql")
-VERSION_SORT_MAX = 200
 
 
 class VulnCpeMatch(SQLModel, table=True):

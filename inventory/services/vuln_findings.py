@@ -241,14 +241,14 @@ def plan_findings(
     """What each asset's findings should be, worked out once per software set-up; an asset
     without a match gets an empty set-up (its findings, if any, are no longer called for)."""
     plans: dict[int, SetUp] = {}
+    if cache.kev_vids is None:
+        cache.kev_vids = {vid for vid, r in records.items() if r.cve_id in kev}
     for asset_id, asset in assets.items():
         profile = tuple(sorted((s.cpe.text, s.source, s.port or 0) for s in asset.software))
         plan = cache.set_ups.get(profile)
         if plan is None:
             found = matches.get(asset_id) or {}
             digest = _set_digest(profile, found, records, kev, cache.facts)
-            if cache.kev_vids is None:
-                cache.kev_vids = {vid for vid, r in records.items() if r.cve_id in kev}
             plan = SetUp(asset, found, records, kev, digest, cache.kev_vids)
             cache.set_ups[profile] = plan
         plans[asset_id] = plan

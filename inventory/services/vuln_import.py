@@ -34,7 +34,7 @@ from inventory.models.types import utcnow
 from inventory.vulns.feeds import FeedError, FeedHeader, open_feed
 from inventory.vulns.index import version_sort
 from inventory.vulns.kev import KevRecord, read_kev
-from inventory.vulns.matching import needs_full_check
+from inventory.vulns.matching import Configuration, needs_full_check
 from inventory.vulns.nvd import CveRecord, RecordError, read_cve
 
 __all__ = ["FeedError", "ImportResult", "import_files"]
@@ -115,7 +115,7 @@ def _vuln_row(record: CveRecord) -> dict[str, Any]:
     }
 
 
-_MATCH_COLUMNS = (
+MATCH_COLUMNS = (
     "vulnerability_id",
     "part",
     "vendor",
@@ -131,12 +131,13 @@ _MATCH_COLUMNS = (
 )
 
 
-def _match_rows(vuln_id: int, record: CveRecord) -> list[tuple[Any, ...]]:
-    """The record's criteria as `vuln_cpe_match` rows (tuples in _MATCH_COLUMNS order); a
-    criterion listed in several configurations is one row, `in_complex` when one of them is."""
+def match_rows(vuln_id: int, configurations: Sequence[Configuration]) -> list[tuple[Any, ...]]:
+    """A record's criteria as `vuln_cpe_match` rows (tuples in MATCH_COLUMNS order); a
+    criterion listed in several configurations is one row, `in_complex` when one of them is.
+    (Migration 0008 fills `in_complex` for older rows with it too.)"""
     rows: list[list[Any]] = []
     seen: dict[tuple[Any, ...], list[Any]] = {}
-    for conf in record.parsed:
+    for conf in configurations:
         in_complex = not conf.simple
         for node in conf.nodes:
             for c in node.criteria:
@@ -174,8 +175,8 @@ def _insert_matches(session: Session, rows: list[tuple[Any, ...]]) -> None:
     to convert (its per-row processing cost more than the database's work)."""
     connection = session.connection()
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    columns = ", ".join(_MATCH_COLUMNS)
-    values = ", ".join([mark] * len(_MATCH_COLUMNS))
+    columns = ", ".join(MATCH_COLUMNS)
+    values = ", ".join([mark] * len(MATCH_COLUMNS))
     connection.exec_driver_sql(f"INSERT INTO vuln_cpe_match ({columns}) VALUES ({values})", rows)
 
 
@@ -216,7 +217,7 @@ def _import_nvd(session: Session, records: Iterator[CveRecord], result: ImportRe
                 )
             }
             for record in new:
-                matches += _match_rows(ids[record.cve_id], record)
+                matches += match_rows(ids[record.cve_id], record.parsed)
             result.created += len(new)
             result.changed.update(r.cve_id for r in new)
         if changed:
@@ -229,7 +230,7 @@ def _import_nvd(session: Session, records: Iterator[CveRecord], result: ImportRe
                 delete(VulnCpeMatch).where(VulnCpeMatch.vulnerability_id.in_(ids_changed))
             )
             for record in changed:
-                matches += _match_rows(stored[record.cve_id][0], record)
+                matches += match_rows(stored[record.cve_id][0], record.parsed)
             result.updated += len(changed)
             result.changed.update(r.cve_id for r in changed)
         if matches:

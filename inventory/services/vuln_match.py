@@ -217,22 +217,18 @@ def load_assets(
 
 
 def _criteria_index(
-    session: Session,
-    versions: dict[tuple[str, str], set[str]],
-    cves: set[str] | None = None,
-    complex_hits: set[tuple[int, str]] | None = None,
-) -> dict[tuple[str, str], ProductIndex]:
+    session: Session, versions: dict[tuple[str, str], set[str]], cves: set[str] | None = None
+) -> tuple[dict[tuple[str, str], ProductIndex], set[tuple[int, str]]]:
     """The vulnerable criteria of these (vendor, product) pairs (with the versions the assets
-    run of each), from the indexed table; only those of the records `cves` when given. Those
-    listed in a configuration that needs a full evaluation go into `complex_hits` too, as
-    (vulnerability id, criteria).
+    run of each), from the indexed table; only those of the records `cves` when given. And, as
+    (vulnerability id, criteria), those listed in a configuration that needs a full evaluation.
 
     Matched against every record, the database leaves out what ProductIndex would drop anyway
     (`version_sort`): ranges that end below the oldest version the assets run of the product,
     exact versions none of them runs. A popular product has thousands of old criteria."""
     keys = set(versions)
     index = {key: ProductIndex(found) for key, found in versions.items()}
-    complex_hits = set() if complex_hits is None else complex_hits
+    complex_hits: set[tuple[int, str]] = set()
     connection = session.connection()
     rows: list[Any] = []
     if cves is None:
@@ -269,7 +265,7 @@ def _criteria_index(
             index[(vendor, product)].add(vid, criteria, (start, start_inc, end, end_inc))
             if in_complex:
                 complex_hits.add((vid, criteria))
-    return index
+    return index, complex_hits
 
 
 _INDEX_COLUMNS = (
@@ -420,35 +416,22 @@ def _simple_match(vid: int, names: list[Cpe], hits: dict[str, _NameHits]) -> Mat
     return match
 
 
-def _in_complex(
+def _hit_keys(
     vid: int, names: list[Cpe], hits: dict[str, _NameHits], complex_hits: set[tuple[int, str]]
-) -> bool:
-    """Whether a criterion of `vid` that one of the names hit (strict or through an alias) is
-    listed in a configuration that needs a full evaluation."""
-    for name in names:
-        found = hits[name.text]
-        for criteria in found.strict.get(vid, ()):
-            if (vid, criteria) in complex_hits:
-                return True
-        for _, aliased in found.aliased:
-            for criteria in aliased.get(vid, ()):
-                if (vid, criteria) in complex_hits:
-                    return True
-    return False
-
-
-def _hit_keys(vid: int, names: list[Cpe], hits: dict[str, _NameHits]) -> set[tuple[str, str]]:
-    """The (vendor, product) under which the names hit a vulnerable criterion of `vid`, strict
-    or through a vendor alias."""
+) -> tuple[set[tuple[str, str]], bool]:
+    """The (vendor, product) under which the names hit a vulnerable criterion of `vid`
+    (strict or through a vendor alias), and whether one of the criteria hit is listed in a
+    configuration that needs a full evaluation."""
     keys = set()
+    in_complex = False
     for name in names:
         found = hits[name.text]
-        if vid in found.strict:
-            keys.add(name.key)
-        for vendor, aliased in found.aliased:
-            if vid in aliased:
-                keys.add((vendor, name.product))
-    return keys
+        for vendor, by_vid in [("", found.strict), *found.aliased]:
+            criteria = by_vid.get(vid)
+            if criteria:
+                keys.add((vendor or name.vendor, name.product))
+                in_complex = in_complex or any((vid, c) in complex_hits for c in criteria)
+    return keys, in_complex
 
 
 def _load_records(session: Session, needed: list[int]) -> dict[int, Record]:
@@ -505,8 +488,7 @@ def find_matches(
         for s in asset.software:
             for variant, _ in _variants(s.cpe, options.vendor_aliases):
                 versions[variant.key].add(variant.version)
-    complex_hits: set[tuple[int, str]] = set()
-    index = _criteria_index(session, versions, cves, complex_hits) if versions else {}
+    index, complex_hits = _criteria_index(session, versions, cves) if versions else ({}, set())
     hits: dict[str, _NameHits] = {}  # asset CPE name -> records with a vulnerable hit
     per_profile: dict[tuple[str, ...], set[int]] = {}
     profiles: dict[int, tuple[str, ...]] = {}
@@ -540,13 +522,15 @@ def find_matches(
             record = records.get(vid)
             if record is None:
                 continue  # deleted meanwhile
-            if record.full and _in_complex(vid, names, hits, complex_hits):
+            keys, in_complex = (
+                _hit_keys(vid, names, hits, complex_hits) if record.full else ((), False)
+            )
+            if in_complex and record.configurations:
                 # Only the configurations about a product that one of the names hit can apply
                 # (each needs a vulnerable criterion that matches). A record whose hits are all
                 # in single-node ORs applies because of them: the other configurations, with
                 # no hit, cannot apply; the simple match below says the same.
-                keys = _hit_keys(vid, names, hits)
-                relevant = record.configurations.about(keys) if record.configurations else []
+                relevant = record.configurations.about(keys)
                 match = applies(relevant, names, aliases=options.vendor_aliases)
             else:
                 match = _simple_match(vid, names, hits)

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
+from inventory.services.vuln_import import MATCH_COLUMNS, match_rows
 from inventory.vulns.index import version_sort
 from inventory.vulns.matching import ShapeError, parse_configurations
 
@@ -23,6 +24,9 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 BATCH = 20_000
+# criteria ... end_including in a match_rows row: what tells a record's criteria apart
+_KEY = slice(MATCH_COLUMNS.index("criteria"), MATCH_COLUMNS.index("end_including") + 1)
+_IN_COMPLEX = MATCH_COLUMNS.index("in_complex")
 MATCH = sa.table(
     "vuln_cpe_match",
     sa.column("id", sa.Integer),
@@ -85,7 +89,7 @@ def upgrade() -> None:
 def _fill_in_complex(connection: Any) -> None:
     """in_complex false for the criteria that only single-node ORs list: every criterion of a
     record that needs no full evaluation, and those of the others listed in no configuration
-    that needs one (as the import writes it)."""
+    that needs one (the import's own rows, vuln_import.match_rows, say which)."""
     vulnerability = sa.table(
         "vulnerability",
         sa.column("id", sa.Integer),
@@ -113,24 +117,10 @@ def _fill_in_complex(connection: Any) -> None:
         simple_only: dict[int, set[tuple[Any, ...]]] = {}
         for vid, raw in records:
             try:
-                configurations = parse_configurations(raw)
+                built = match_rows(vid, parse_configurations(raw))
             except ShapeError:
                 continue  # left as complex: a full evaluation, as before
-            simple: set[tuple[Any, ...]] = set()
-            complex_: set[tuple[Any, ...]] = set()
-            for conf in configurations:
-                for node in conf.nodes:
-                    for c in node.criteria:
-                        key = (
-                            c.criteria[:512],
-                            c.vulnerable,
-                            c.start[:64] if c.start else None,
-                            c.start_including,
-                            c.end[:64] if c.end else None,
-                            c.end_including,
-                        )
-                        (simple if conf.simple else complex_).add(key)
-            simple_only[vid] = simple - complex_
+            simple_only[vid] = {row[_KEY] for row in built if not row[_IN_COMPLEX]}
         rows = connection.execute(
             sa.select(
                 match.c.id,
